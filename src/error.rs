@@ -1,0 +1,150 @@
+//! The crate's error type.
+//!
+//! Every fallible operation of tchvision returns [`Result`]. Errors name what went wrong in the
+//! user's terms: the module path (`layer1.0.conv2`), the state-dict key, the expected and the
+//! actual shape. libtorch exceptions are caught through tch's `f_` APIs and wrapped with the
+//! path of the layer that raised them.
+
+use tch::TchError;
+
+/// The result type of tchvision.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats a shape as torch prints it: `[1, 3, 224, 224]`.
+pub fn shape_str(shape: &[i64]) -> String {
+    format!("{shape:?}")
+}
+
+/// Everything that can go wrong in tchvision.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A module received an input of the wrong shape.
+    #[error("{path} ({kind}): expected input {expected}, got shape {actual:?}")]
+    InputShape {
+        /// Dotted module path (empty for the root).
+        path: String,
+        /// The module's type name, e.g. `Conv2d`.
+        kind: String,
+        /// What the module needs, in words (`[N, 3, H, W]`, "at least 7×7 after padding", …).
+        expected: String,
+        /// The shape it received.
+        actual: Vec<i64>,
+    },
+
+    /// libtorch raised an exception while a module ran its forward pass.
+    #[error("{path} ({kind}): forward failed on input of shape {input:?}: {source}")]
+    Forward {
+        /// Dotted module path.
+        path: String,
+        /// The module's type name.
+        kind: String,
+        /// The input's shape.
+        input: Vec<i64>,
+        /// libtorch's error.
+        #[source]
+        source: TchError,
+    },
+
+    /// A tensor's shape differs from what a parameter, buffer or key needs.
+    #[error("{key}: expected shape {expected:?}, got {actual:?}")]
+    ShapeMismatch {
+        /// The state-dict key or parameter path.
+        key: String,
+        /// The shape the model has.
+        expected: Vec<i64>,
+        /// The shape that was given.
+        actual: Vec<i64>,
+    },
+
+    /// A module, parameter, node or key with this name does not exist.
+    #[error("unknown {what} `{name}`{hint}")]
+    Unknown {
+        /// What kind of name it is (`module`, `nonlinearity`, `model`, `node`, …).
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// A hint such as the valid choices, formatted with a leading separator.
+        hint: String,
+    },
+
+    /// An argument is invalid (a negative size, a zero group count, …).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// Two parameters or buffers were registered under the same state-dict key.
+    #[error("duplicate state-dict key `{0}`")]
+    DuplicateKey(String),
+
+    /// libtorch raised an exception outside a forward pass.
+    #[error("{context}: {source}")]
+    Torch {
+        /// What tchvision was doing.
+        context: String,
+        /// libtorch's error.
+        #[source]
+        source: TchError,
+    },
+
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A checkpoint or tensor file is malformed, truncated, hostile or unsupported.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file (or `<memory>`).
+        path: String,
+        /// What is wrong, naming the key or record concerned.
+        message: String,
+    },
+
+    /// A checkpoint references a Python global that a weights-only load does not allow.
+    #[error("{path}: refusing to load: the pickle references `{global}`, which a weights-only load does not allow (torch.load(weights_only=True) refuses it too)")]
+    ForbiddenGlobal {
+        /// The file.
+        path: String,
+        /// `module.name` of the global.
+        global: String,
+    },
+
+    /// A strict state-dict load found missing, unexpected or mismatched keys; nothing was changed.
+    #[error("strict load failed, the model is unchanged: {0}")]
+    StrictLoad(String),
+}
+
+impl Error {
+    /// Wraps a libtorch error with a description of what was being done.
+    pub fn torch(context: impl Into<String>, source: TchError) -> Self {
+        Error::Torch { context: context.into(), source }
+    }
+
+    /// An [`Error::Unknown`] with the list of valid choices.
+    pub fn unknown<S: AsRef<str>>(what: &'static str, name: impl Into<String>, choices: &[S]) -> Self {
+        let hint = if choices.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<&str> = choices.iter().map(|s| s.as_ref()).collect();
+            format!("; expected one of: {}", list.join(", "))
+        };
+        Error::Unknown { what, name: name.into(), hint }
+    }
+}
+
+/// Adds context to libtorch results: `t.f_add(&u).ctx("adding the residual")?`.
+pub trait TorchResultExt<T> {
+    /// Wraps a [`TchError`] as [`Error::Torch`] with `context`.
+    fn ctx(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T> TorchResultExt<T> for std::result::Result<T, TchError> {
+    fn ctx(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::torch(context, e))
+    }
+}

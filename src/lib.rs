@@ -1,0 +1,19 @@
+//! # tchvision
+//!
+//! PyTorch-style vision networks on libtorch through [`tch`]: module trees that name their
+//! parameters exactly as PyTorch does, layers that behave exactly like `torch.nn`'s, weight
+//! initialisation with `torch.nn.init`'s formulas, and the networks of the tutorial it grew from.
+//!
+//! * [`nn`]: the module tree and the layers.
+//! * [`init`]: `torch.nn.init` and the tutorial's init recipes.
+//! * [`models`]: networks (the tutorial's YOLO-v1 stem, …).
+//! * [`runtime`]: devices, and CUDA for crates that link tchvision.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod init;
+pub mod models;
+pub mod nn;
+pub mod runtime;
+
+pub use error::{Error, Result};

@@ -1,0 +1,102 @@
+//! The tutorial's first network: part of YOLO-v1 (Redmon et al. 2016, "You Only Look Once:
+//! Unified, Real-Time Object Detection"), as the seed prints it.
+//!
+//! The seed's `Yolo_v1(num_class)` has `conv_layer1`, `conv_layer2`, `flatten`, `conn_layer1`
+//! and `conn_layer2`, and says "many layers are omitted for simplicity". As printed it does not
+//! run: `conv_layer2` ends with 192 channels at a quarter of the input size, while `conn_layer1`
+//! expects 7·7·1024 features. We keep every module of the seed with its name, shapes and
+//! initialisation, and stand in for the omitted layers with one module, `bridge`, placed between
+//! `conv_layer2` and `flatten`: a 1×1 Conv2d 192→1024, BatchNorm2d(1024), LeakyReLU(0.1) and an
+//! AdaptiveAvgPool2d to 7×7, which is where the paper's conv layers 3–6 end (1024 channels at
+//! 7×7 for a 448×448 input). Any input from 4×4 up then runs. The paper's full detector is
+//! [`crate::models`]' `yolo_v1` (another issue).
+
+use tch::{nn::Path, Tensor};
+
+use crate::error::Result;
+use crate::init::recipes;
+use crate::nn::*;
+
+/// The seed's YOLO-v1 stem, runnable (see the module docs for the `bridge`).
+#[derive(Debug)]
+#[allow(non_camel_case_types)]
+pub struct Yolo_v1 {
+    /// Conv 7×7 3→64, BatchNorm, LeakyReLU(0.1), MaxPool 2.
+    pub conv_layer1: Sequential,
+    /// Conv 3×3 64→192, BatchNorm, LeakyReLU(0.1), MaxPool 2.
+    pub conv_layer2: Sequential,
+    /// Stand-in for the omitted layers: Conv 1×1 192→1024, BatchNorm, LeakyReLU(0.1),
+    /// AdaptiveAvgPool2d(7).
+    pub bridge: Sequential,
+    /// The seed's `Flatten`.
+    pub flatten: Flatten,
+    /// Linear 7·7·1024→4096, Dropout(0.5), LeakyReLU(0.1).
+    pub conn_layer1: Sequential,
+    /// Linear 4096→7·7·(2·5+C).
+    pub conn_layer2: Sequential,
+    /// C, the number of classes.
+    pub num_class: i64,
+}
+
+fn conv_block(p: Path<'_>, cin: i64, cout: i64, k: i64) -> Result<SequentialBuilder<'_>> {
+    Sequential::builder(p)
+        .add(|p| Conv2d::new(p, cin, cout, k, Conv2dConfig::default().padding(k / 2)))?
+        .add(|p| BatchNorm2d::new(p, cout, BatchNormConfig::default()))?
+        .add(|p| LeakyReLU::new(p, 0.1))
+}
+
+impl Yolo_v1 {
+    /// Builds the network at `p` and applies the seed's `_initialize_weights`
+    /// ([`recipes::initialize_weights`]).
+    pub fn new(p: &Path, num_class: i64) -> Result<Self> {
+        let c = num_class;
+        let pool = |p: &Path| MaxPool2d::new(p, 2, PoolConfig::default().stride(2));
+        let conv_layer1 = conv_block(p / "conv_layer1", 3, 64, 7)?.add(pool)?.build();
+        let conv_layer2 = conv_block(p / "conv_layer2", 64, 192, 3)?.add(pool)?.build();
+        let bridge = conv_block(p / "bridge", 192, 1024, 1)?.add(|p| AdaptiveAvgPool2d::new(p, 7))?.build();
+        let flatten = Flatten::new(&(p / "flatten"))?;
+        let conn_layer1 = Sequential::builder(p / "conn_layer1")
+            .add(|p| Linear::new(p, 7 * 7 * 1024, 4096))?
+            .add(|p| Dropout::new(p, 0.5))?
+            .add(|p| LeakyReLU::new(p, 0.1))?
+            .build();
+        let conn_layer2 =
+            Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + c)))?.build();
+        let net = Yolo_v1 { conv_layer1, conv_layer2, bridge, flatten, conn_layer1, conn_layer2, num_class };
+        recipes::initialize_weights(&net)?;
+        Ok(net)
+    }
+
+    /// The seed's feature-map variant: returns `(feature, output)` with `feature` the output of
+    /// `conv_layer2`.
+    pub fn forward_with_feature(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
+        let x = self.conv_layer1.try_forward_t(xs, train)?;
+        let feature = self.conv_layer2.try_forward_t(&x, train)?;
+        let x = self.bridge.try_forward_t(&feature, train)?;
+        let x = self.flatten.try_forward_t(&x, train)?;
+        let x = self.conn_layer1.try_forward_t(&x, train)?;
+        let output = self.conn_layer2.try_forward_t(&x, train)?;
+        Ok((feature, output))
+    }
+}
+
+impl Module for Yolo_v1 {
+    fn kind(&self) -> ModuleKind {
+        ModuleKind::Custom("Yolo_v1")
+    }
+    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.forward_with_feature(xs, train)?.1)
+    }
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("conv_layer1".into(), &self.conv_layer1 as &dyn Module),
+            ("conv_layer2".into(), &self.conv_layer2),
+            ("bridge".into(), &self.bridge),
+            ("flatten".into(), &self.flatten),
+            ("conn_layer1".into(), &self.conn_layer1),
+            ("conn_layer2".into(), &self.conn_layer2),
+        ]
+    }
+}
+
+crate::impl_module_t!(Yolo_v1);

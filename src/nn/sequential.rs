@@ -1,0 +1,92 @@
+//! `nn.Sequential` (`torch/nn/modules/container.py`): children named `0`, `1`, `2`, ….
+
+use tch::{nn::Path, Tensor};
+
+use super::{path_string, Module, ModuleKind};
+use crate::error::Result;
+
+/// `nn.Sequential`: runs its children in order; they are named by their index, as in PyTorch's
+/// state dict (`conv_layer1.0.weight`, `conv_layer1.1.running_mean`, …).
+#[derive(Debug)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+    names: Vec<String>,
+    path: String,
+}
+
+impl Sequential {
+    /// Starts a Sequential at `p`; each [`SequentialBuilder::add`] builds the next child at
+    /// `p / index`.
+    pub fn builder(p: Path<'_>) -> SequentialBuilder<'_> {
+        SequentialBuilder { seq: Sequential { layers: Vec::new(), names: Vec::new(), path: path_string(&p) }, p }
+    }
+
+    /// The number of children.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether it has no children.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The child at `index`.
+    pub fn get(&self, index: usize) -> Option<&dyn Module> {
+        self.layers.get(index).map(|b| b.as_ref())
+    }
+
+    /// The children in order.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Module> {
+        self.layers.iter().map(|b| b.as_ref())
+    }
+
+    /// The dotted path this Sequential was built at.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Builds a [`Sequential`] child by child.
+pub struct SequentialBuilder<'a> {
+    seq: Sequential,
+    p: Path<'a>,
+}
+
+impl SequentialBuilder<'_> {
+    /// Builds the next child with `f(&(p / index))` and appends it.
+    pub fn add<M, F>(mut self, f: F) -> Result<Self>
+    where
+        M: Module + 'static,
+        F: FnOnce(&Path) -> Result<M>,
+    {
+        let name = self.seq.layers.len().to_string();
+        let m = f(&self.p.sub(&name))?;
+        self.seq.layers.push(Box::new(m));
+        self.seq.names.push(name);
+        Ok(self)
+    }
+
+    /// The finished Sequential.
+    pub fn build(self) -> Sequential {
+        self.seq
+    }
+}
+
+impl Module for Sequential {
+    fn kind(&self) -> ModuleKind {
+        ModuleKind::Sequential
+    }
+    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = xs.shallow_clone();
+        for l in &self.layers {
+            x = l.try_forward_t(&x, train)?;
+        }
+        Ok(x)
+    }
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        self.names.iter().cloned().zip(self.layers.iter().map(|b| b.as_ref())).collect()
+    }
+}
+
+crate::impl_module_t!(Sequential);

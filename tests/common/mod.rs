@@ -1,0 +1,62 @@
+//! Shared test helpers: the fixtures torch writes (scripts/fixtures.py), made on first use.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use tch::Tensor;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the venv made by scripts/setup (through `.cargo/config.toml`), or `python3`.
+pub fn python() -> String {
+    std::env::var("TCHVISION_PYTHON").ok().or_else(|| option_env!("TCHVISION_PYTHON").map(String::from)).unwrap_or_else(|| "python3".into())
+}
+
+/// The fixtures folder, made (or refreshed) by running scripts/fixtures.py once per process.
+pub fn fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var("TCHVISION_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("target/fixtures"));
+        let status = std::process::Command::new(python())
+            .arg(root().join("scripts/fixtures.py"))
+            .arg(&dir)
+            .status()
+            .expect("running scripts/fixtures.py (run scripts/setup first)");
+        assert!(status.success(), "scripts/fixtures.py failed");
+        dir
+    })
+    .clone()
+}
+
+/// One fixture file.
+pub fn fixture(rel: &str) -> PathBuf {
+    let p = fixtures().join(rel);
+    assert!(p.exists(), "missing fixture {}", p.display());
+    p
+}
+
+/// The tensors of a fixture .safetensors file, by name (read with tch, not with tchvision).
+pub fn tensors(rel: &str) -> std::collections::HashMap<String, Tensor> {
+    Tensor::read_safetensors(fixture(rel)).expect("reading fixture").into_iter().collect()
+}
+
+/// A fixture JSON file.
+pub fn json(rel: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture(rel)).unwrap()).unwrap()
+}
+
+/// Asserts `a` and `b` have equal shape and are close: |a−b| ≤ atol + rtol·|b|.
+#[track_caller]
+pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
+    assert_eq!(a.size(), b.size(), "{what}: shapes differ");
+    let a = a.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu);
+    let b = b.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu);
+    let diff = (&a - &b).abs();
+    let tol = b.abs() * rtol + atol;
+    let bad = diff.gt_tensor(&tol).sum(tch::Kind::Int64).int64_value(&[]);
+    let max = if diff.numel() > 0 { diff.max().double_value(&[]) } else { 0.0 };
+    assert!(bad == 0, "{what}: {bad} of {} elements differ beyond rtol {rtol} atol {atol} (max |diff| {max:e})", diff.numel());
+}
