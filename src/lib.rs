@@ -10,6 +10,7 @@
 //! * [`runtime`]: devices, and CUDA for crates that link tchvision.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod error;
 pub mod init;
 pub mod models;
