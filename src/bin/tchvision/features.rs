@@ -1,0 +1,90 @@
+//! `tchvision features ARCH [--weights W] IMAGE --nodes layer2,layer3 --out DIR [--json]`: the
+//! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+use tchvision::imageio;
+use tchvision::models::features::NodeOutputs;
+use tchvision::nn::ModuleExt;
+
+use crate::common::{build, load_strict, preprocess_for, print_json, progress, resolve_weights, DeviceArg};
+
+/// Arguments of `tchvision features`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The architecture (see `tchvision list`).
+    pub arch: String,
+    /// Weights: a checkpoint file, or a published name found on disk (random weights if absent).
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Extra folders to search for published weights.
+    #[arg(long = "weights-dir")]
+    pub weights_dir: Vec<PathBuf>,
+    /// The image (JPEG or PNG).
+    pub image: PathBuf,
+    /// Nodes to picture, comma-separated (`layer1,layer2`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub nodes: Vec<String>,
+    /// Output folder (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Tiles per row (default: about the square root of the channel count).
+    #[arg(long)]
+    pub cols: Option<i64>,
+    /// Print JSON: `[{"node", "shape", "png"}]`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+#[derive(Serialize)]
+struct Picture {
+    node: String,
+    shape: Vec<i64>,
+    png: String,
+}
+
+/// Runs `tchvision features`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = args.device.get()?;
+    let built = build(&args.arch, None, device)?;
+    let model = built.model.as_ref();
+    let w = match &args.weights {
+        Some(spec) => {
+            let w = resolve_weights(&args.arch, spec, &args.weights_dir)?;
+            load_strict(model, &w.path, device)?;
+            Some(w)
+        }
+        None => None,
+    };
+    model.eval();
+    let img = imageio::load_rgb(&args.image)?;
+    let x = preprocess_for(w.as_ref()).apply(&img)?.unsqueeze(0).to_device(device);
+    let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let pb = progress(nodes.len() as u64, "writing feature maps");
+    let mut pictures = Vec::new();
+    for (node, t) in nodes {
+        let shape = t.size();
+        if shape.len() != 4 {
+            anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] feature map");
+        }
+        let cols = args.cols.unwrap_or_else(|| (shape[1] as f64).sqrt().ceil() as i64);
+        let grid = imageio::feature_grid(&t.get(0), cols)?;
+        let png = args.out.join(format!("{}.png", node.replace('.', "_")));
+        imageio::save_png(&png, &grid)?;
+        pictures.push(Picture { node, shape, png: png.display().to_string() });
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if args.json {
+        return print_json(&pictures);
+    }
+    for p in &pictures {
+        println!("{} {:?} -> {}", p.node, p.shape, p.png);
+    }
+    Ok(())
+}

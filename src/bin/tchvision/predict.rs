@@ -1,0 +1,102 @@
+//! `tchvision predict ARCH --weights W IMAGE… [--topk 5] [--json]`: ImageNet classification with
+//! torchvision's preprocessing for those weights (resize, center crop 224, normalise) and the
+//! ImageNet category names shipped in the crate. JPEG and PNG; grayscale and RGBA included.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+use tch::Kind;
+use tchvision::imageio;
+use tchvision::models::weights::imagenet_categories;
+use tchvision::nn::ModuleExt;
+
+use crate::common::{build, load_strict, preprocess_for, print_json, progress, resolve_weights, DeviceArg};
+
+/// Arguments of `tchvision predict`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The architecture (see `tchvision list`).
+    pub arch: String,
+    /// Weights: a checkpoint file, or a published name (imagenet1k_v1, default) found on disk.
+    #[arg(long)]
+    pub weights: String,
+    /// Extra folders to search for published weights (before torch's hub cache).
+    #[arg(long = "weights-dir")]
+    pub weights_dir: Vec<PathBuf>,
+    /// Images (JPEG or PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    pub topk: i64,
+    /// Print JSON: `[{"image", "top": [{"index", "label", "probability"}]}]`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+#[derive(Serialize)]
+struct Class {
+    index: i64,
+    label: String,
+    probability: f64,
+}
+
+#[derive(Serialize)]
+struct Prediction {
+    image: String,
+    top: Vec<Class>,
+}
+
+/// Runs `tchvision predict`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = args.device.get()?;
+    let w = resolve_weights(&args.arch, &args.weights, &args.weights_dir)?;
+    let built = build(&args.arch, None, device)?;
+    let model = built.model.as_ref();
+    load_strict(model, &w.path, device)?;
+    model.eval();
+    let pre = preprocess_for(Some(&w));
+    let categories = imagenet_categories();
+    let classes = model.num_classes();
+    let k = args.topk.clamp(1, classes);
+    let pb = progress(args.images.len() as u64, "classifying");
+    let mut out = Vec::new();
+    for path in &args.images {
+        let img = imageio::load_rgb(path)?;
+        let x = pre.apply(&img).with_context(|| format!("preprocessing {}", path.display()))?;
+        let x = x.unsqueeze(0).to_device(device);
+        let logits = tch::no_grad(|| model.try_forward(&x))?;
+        let probs = logits.softmax(-1, Kind::Float).squeeze_dim(0).to_device(tch::Device::Cpu);
+        let (p, i) = probs.topk(k, -1, true, true);
+        let p = Vec::<f64>::try_from(p.to_kind(Kind::Double))?;
+        let i = Vec::<i64>::try_from(i)?;
+        let top = i
+            .into_iter()
+            .zip(p)
+            .map(|(index, probability)| {
+                let label = if classes == categories.len() as i64 {
+                    categories[index as usize].to_string()
+                } else {
+                    format!("class {index}")
+                };
+                Class { index, label, probability }
+            })
+            .collect();
+        out.push(Prediction { image: path.display().to_string(), top });
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if args.json {
+        return print_json(&out);
+    }
+    for pred in &out {
+        println!("{}", pred.image);
+        for c in &pred.top {
+            println!("  {:>6.2}%  {:>4}  {}", c.probability * 100.0, c.index, c.label);
+        }
+    }
+    Ok(())
+}
