@@ -298,9 +298,9 @@ pub mod recipes {
 
     /// The seed's `_initialize_weights` (as in torchvision's VGG of old): Conv2d
     /// N(0, 2/n) with n = kh·kw·out_channels, bias 0; BatchNorm2d weight 1, bias 0; Linear
-    /// N(0, 0.01²), bias 0.
+    /// N(0, 0.01²), bias 0. Visits the modules as its `for m in self.modules()` loop does.
     pub fn initialize_weights<M: Module + ?Sized>(model: &M) -> Result<()> {
-        model.apply(|_, m| {
+        for_each_module(model, |m| {
             match m.kind() {
                 ModuleKind::Conv2d => {
                     if let Some(mut w) = m.parameter("weight") {
@@ -328,9 +328,9 @@ pub mod recipes {
     }
 
     /// torchvision's ResNet init: Conv2d kaiming_normal(mode fan_out, relu); BatchNorm2d and
-    /// GroupNorm weight 1, bias 0.
+    /// GroupNorm weight 1, bias 0. Visits the modules as its `for m in self.modules()` loop does.
     pub fn kaiming_fan_out<M: Module + ?Sized>(model: &M) -> Result<()> {
-        model.apply(|_, m| {
+        for_each_module(model, |m| {
             match m.kind() {
                 ModuleKind::Conv2d => {
                     if let Some(mut w) = m.parameter("weight") {
@@ -386,6 +386,20 @@ pub mod recipes {
             }
             Ok(())
         })
+    }
+
+    /// `for m in model.modules(): f(m)` (pre-order, the parent before its children), with
+    /// gradients off; [`ModuleExt::apply`] is `model.apply(f)` (children first).
+    fn for_each_module<M, F>(model: &M, mut f: F) -> Result<()>
+    where
+        M: Module + ?Sized,
+        F: FnMut(&dyn Module) -> Result<()>,
+    {
+        let _guard = tch::no_grad_guard();
+        for (_, m) in model.named_modules() {
+            f(m)?;
+        }
+        Ok(())
     }
 
     fn affine_reset(m: &dyn Module, weight: f64) -> Result<()> {

@@ -11,7 +11,9 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod detection;
 pub mod error;
+pub mod imageio;
 pub mod init;
 pub mod models;
 pub mod nn;

@@ -1,7 +1,18 @@
 //! Checkpoints: PyTorch `.pth` files (zip, legacy and tar formats) and safetensors, read and
 //! written in pure Rust; partial loading into a module with a [`LoadReport`].
 //!
-//! (Being written; see the submodules.)
+//! * [`read`] opens any checkpoint, telling the format by content: safetensors
+//!   ([`safetensors::read`]), or a `.pth` through [`read_pth`] (the zip format `torch.save`
+//!   writes since PyTorch 1.6, the legacy format of `_use_new_zipfile_serialization=False`, and
+//!   the tar format of PyTorch < 0.4). The formats are those of `torch/serialization.py`; the
+//!   pickles are read by a restricted unpickler ([`pickle`]) that, like
+//!   `torch.load(weights_only=True)`, imports and runs nothing and refuses every global but
+//!   the tensor-rebuilding ones with [`Error::ForbiddenGlobal`](crate::Error::ForbiddenGlobal).
+//! * [`save_pth`] writes a state dict as `torch.save` does (zip format), atomically.
+//!
+//! The result of a read is a [`Checkpoint`]: the state dict in file order (tensors that shared a
+//! storage in the file share one in the result), the non-tensor entries by Python type name, and
+//! where the state dict was found in a nested checkpoint.
 
 pub mod load;
 pub mod pickle;
@@ -10,3 +21,135 @@ pub mod safetensors;
 pub mod writer;
 
 pub use load::*;
+pub use pth::{detect_format, read_pth, read_pth_bytes};
+pub use writer::{save_pth, write_pth_bytes};
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The file format of a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `torch.save`'s zip archive (PyTorch ≥ 1.6): `<name>/data.pkl` and `<name>/data/<key>`.
+    Zip,
+    /// `torch.save(..., _use_new_zipfile_serialization=False)`: a run of pickles followed by
+    /// the raw storages.
+    Legacy,
+    /// The tar archive of PyTorch < 0.4 (`storages`, `tensors`, `pickle`, `sys_info`).
+    Tar,
+    /// A safetensors file.
+    Safetensors,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Zip => "zip",
+            Format::Legacy => "legacy",
+            Format::Tar => "tar",
+            Format::Safetensors => "safetensors",
+        })
+    }
+}
+
+/// The contents of a checkpoint.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The file's format.
+    pub format: Format,
+    /// The state dict, in file order. Tensors that were views of one storage in the file are
+    /// views of one storage here.
+    pub tensors: Vec<(String, tch::Tensor)>,
+    /// The non-tensor entries: key and Python type name (`int`, `dict`, `str`, `OrderedDict`,
+    /// …): the other top-level entries of a nested checkpoint (`epoch`, `optimizer`, …) and any
+    /// non-tensor value inside the state dict.
+    pub other: Vec<(String, String)>,
+    /// The key under which the state dict was found (`state_dict`, `model`, …); `None` when the
+    /// checkpoint is the state dict itself.
+    pub state_dict_key: Option<String>,
+}
+
+impl Checkpoint {
+    /// The tensor stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&tch::Tensor> {
+        self.tensors.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+
+    /// The state-dict keys, in file order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.tensors.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// How to read a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Where to put the tensors, whatever device the file names (as `torch.load`'s
+    /// `map_location` does). Default: CPU.
+    pub device: tch::Device,
+    /// The key of the state dict in a nested checkpoint (a dotted path such as `ema.model`
+    /// reaches into nested dicts). `None`: look under `state_dict`, `model`,
+    /// `model_state_dict` and `net`, else take the top level.
+    pub state_dict_key: Option<String>,
+    /// Strip a leading `module.` from every key when all keys have it (checkpoints of
+    /// `DataParallel`/`DistributedDataParallel` models). Default: true.
+    pub strip_module_prefix: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { device: tch::Device::Cpu, state_dict_key: None, strip_module_prefix: true }
+    }
+}
+
+impl ReadOptions {
+    /// Sets [`ReadOptions::device`].
+    pub fn device(mut self, device: tch::Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Sets [`ReadOptions::state_dict_key`].
+    pub fn state_dict_key(mut self, key: impl Into<String>) -> Self {
+        self.state_dict_key = Some(key.into());
+        self
+    }
+
+    /// Sets [`ReadOptions::strip_module_prefix`].
+    pub fn strip_module_prefix(mut self, strip: bool) -> Self {
+        self.strip_module_prefix = strip;
+        self
+    }
+}
+
+/// Reads any checkpoint: safetensors (by its `.safetensors` extension or its header: an
+/// 8-byte length followed by `{`) through [`safetensors::read`], anything else through
+/// [`read_pth`], which tells zip, legacy and tar apart by content.
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
+    let is_st_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if is_st_ext || looks_like_safetensors(path)? {
+        return safetensors::read(path, opts);
+    }
+    read_pth(path, opts)
+}
+
+fn looks_like_safetensors(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 9];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]).map_err(io)? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n < head.len() {
+        return Ok(false);
+    }
+    let header_len = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
+    let file_len = f.metadata().map_err(io)?.len();
+    Ok(head[8] == b'{' && header_len >= 2 && header_len <= file_len.saturating_sub(8))
+}

@@ -9,7 +9,9 @@
 //! `conv_layer2` and `flatten`: a 1×1 Conv2d 192→1024, BatchNorm2d(1024), LeakyReLU(0.1) and an
 //! AdaptiveAvgPool2d to 7×7, which is where the paper's conv layers 3–6 end (1024 channels at
 //! 7×7 for a 448×448 input). Any input from 4×4 up then runs. The paper's full detector is
-//! [`crate::models`]' `yolo_v1` (another issue).
+//! [`crate::models::yolo`].
+//!
+//! [`YourNet`] is the seed's second network: a resnet50 backbone under the same head.
 
 use tch::{nn::Path, Tensor};
 
@@ -100,3 +102,75 @@ impl Module for Yolo_v1 {
 }
 
 crate::impl_module_t!(Yolo_v1);
+
+/// The seed's `YourNet`: a torchvision resnet50 as submodule `resnet50`, then `flatten`,
+/// `conn_layer1` (Linear 7·7·1024→4096, Dropout 0.5, LeakyReLU 0.1) and `conn_layer2` (Linear
+/// 4096→7·7·(2·5+20)).
+///
+/// As printed, its shapes don't fit: resnet50's forward ends in 1000 logits, and its last feature
+/// map has 2048 channels, while `conn_layer1` wants 7·7·1024 features. We run the backbone up to
+/// `layer3` (1024 channels at stride 16) and average-pool that to 7×7 with a parameterless
+/// `pool` (AdaptiveAvgPool2d(7)), which gives exactly 7·7·1024 features for any input size. The
+/// backbone keeps `layer4` and `fc` (unused in forward), so that a whole resnet50.pth loads into
+/// it with the `resnet50.` prefix, as the seed intends.
+#[derive(Debug)]
+pub struct YourNet {
+    /// torchvision's resnet50.
+    pub resnet50: crate::models::resnet::ResNet,
+    /// AdaptiveAvgPool2d(7) on layer3's output (our addition, parameterless).
+    pub pool: AdaptiveAvgPool2d,
+    /// The seed's `Flatten`.
+    pub flatten: Flatten,
+    /// Linear 7·7·1024→4096, Dropout(0.5), LeakyReLU(0.1).
+    pub conn_layer1: Sequential,
+    /// Linear 4096→7·7·30.
+    pub conn_layer2: Sequential,
+}
+
+impl YourNet {
+    /// Builds the network at `p` (the backbone with torchvision's init, the head with torch's
+    /// default init).
+    pub fn new(p: &Path) -> Result<Self> {
+        let resnet50 = crate::models::resnet::ResNet::new(&(p / "resnet50"), &crate::models::resnet::ResNetConfig::resnet50())?;
+        let pool = AdaptiveAvgPool2d::new(&(p / "pool"), 7)?;
+        let flatten = Flatten::new(&(p / "flatten"))?;
+        let conn_layer1 = Sequential::builder(p / "conn_layer1")
+            .add(|p| Linear::new(p, 7 * 7 * 1024, 4096))?
+            .add(|p| Dropout::new(p, 0.5))?
+            .add(|p| LeakyReLU::new(p, 0.1))?
+            .build();
+        let conn_layer2 = Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + 20)))?.build();
+        Ok(YourNet { resnet50, pool, flatten, conn_layer1, conn_layer2 })
+    }
+}
+
+impl Module for YourNet {
+    fn kind(&self) -> ModuleKind {
+        ModuleKind::Custom("YourNet")
+    }
+    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let r = &self.resnet50;
+        let mut x = r.conv1.try_forward_t(xs, train)?;
+        x = r.bn1.try_forward_t(&x, train)?;
+        x = r.relu.try_forward_t(&x, train)?;
+        x = r.maxpool.try_forward_t(&x, train)?;
+        for layer in &r.layers()[..3] {
+            x = layer.try_forward_t(&x, train)?;
+        }
+        let x = self.pool.try_forward_t(&x, train)?;
+        let x = self.flatten.try_forward_t(&x, train)?;
+        let x = self.conn_layer1.try_forward_t(&x, train)?;
+        self.conn_layer2.try_forward_t(&x, train)
+    }
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("resnet50".into(), &self.resnet50 as &dyn Module),
+            ("pool".into(), &self.pool),
+            ("flatten".into(), &self.flatten),
+            ("conn_layer1".into(), &self.conn_layer1),
+            ("conn_layer2".into(), &self.conn_layer2),
+        ]
+    }
+}
+
+crate::impl_module_t!(YourNet);

@@ -35,6 +35,7 @@ mod linear;
 mod module;
 mod norm;
 mod pool;
+mod recorder;
 mod sequential;
 
 pub use activation::*;
@@ -43,6 +44,7 @@ pub use linear::*;
 pub use module::*;
 pub use norm::*;
 pub use pool::*;
+pub use recorder::*;
 pub use sequential::*;
 
 use crate::error::{Error, Result};

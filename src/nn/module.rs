@@ -12,6 +12,7 @@
 use std::cell::Cell;
 use tch::Tensor;
 
+use super::Recorder;
 use crate::error::{Error, Result};
 
 /// The type of a module: the Rust form of `isinstance(m, nn.Conv2d)` and of
@@ -113,6 +114,17 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
     fn training_flag(&self) -> Option<&Cell<bool>> {
         None
     }
+
+    /// Forward pass that reports its graph nodes to `rec` ([`Recorder`]); `path` is this
+    /// module's dotted path. The default treats the module as a leaf: it runs
+    /// [`Module::try_forward_t`] and records the output under `path`. Containers override it
+    /// to run each child with `try_forward_rec` at `path.child` (and to record their
+    /// functional steps, such as a residual `add`), so that inner nodes can be asked for.
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        let out = self.try_forward_t(xs, train)?;
+        rec.record(path, &out);
+        Ok(out)
+    }
 }
 
 /// One entry of a module walk: its dotted path (empty for the root) and the module.
@@ -132,6 +144,15 @@ fn walk<'a>(prefix: String, m: &'a dyn Module, out: &mut Vec<NamedModule<'a>>) {
     for (name, child) in children {
         walk(join(&prefix, &name), child, out);
     }
+}
+
+/// The order of PyTorch's `Module.apply`: each child's subtree in attribute order, then the
+/// module itself (post-order).
+fn walk_post<'a>(prefix: String, m: &'a dyn Module, out: &mut Vec<NamedModule<'a>>) {
+    for (name, child) in m.named_children() {
+        walk_post(join(&prefix, &name), child, out);
+    }
+    out.push((prefix, m));
 }
 
 /// Everything PyTorch derives from the tree, for every [`Module`] (also `dyn Module`).
@@ -193,16 +214,20 @@ pub trait ModuleExt: Module {
         find_submodule(self.as_dyn_module(), target)
     }
 
-    /// Calls `f(path, module)` for every module of the tree in PyTorch's order, with gradients
-    /// off, as `model.apply(fn)` and `for m in model.modules()` do. Parameters reached through
-    /// [`ModuleExt::parameter`] share storage with the model, so in-place changes (the
+    /// Calls `f(path, module)` for every module of the tree in the order of PyTorch's
+    /// `model.apply(fn)`: children before their parent (each child's subtree in attribute order,
+    /// then the module itself; the root comes last), with gradients off. For the pre-order of
+    /// `for m in model.modules()`, iterate [`ModuleExt::named_modules`]. Parameters reached
+    /// through [`ModuleExt::parameter`] share storage with the model, so in-place changes (the
     /// [`crate::init`] functions) change the model. Stops at the first error.
     fn apply<F>(&self, mut f: F) -> Result<()>
     where
         F: FnMut(&str, &dyn Module) -> Result<()>,
     {
         let _guard = tch::no_grad_guard();
-        for (path, m) in modules_of(self) {
+        let mut order = Vec::new();
+        walk_post(String::new(), self.as_dyn_module(), &mut order);
+        for (path, m) in order {
             f(&path, m)?;
         }
         Ok(())

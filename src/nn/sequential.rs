@@ -2,7 +2,7 @@
 
 use tch::{nn::Path, Tensor};
 
-use super::{path_string, Module, ModuleKind};
+use super::{join_path, path_string, Module, ModuleKind, Recorder};
 use crate::error::Result;
 
 /// `nn.Sequential`: runs its children in order; they are named by their index, as in PyTorch's
@@ -86,6 +86,13 @@ impl Module for Sequential {
     }
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         self.names.iter().cloned().zip(self.layers.iter().map(|b| b.as_ref())).collect()
+    }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        let mut x = xs.shallow_clone();
+        for (name, l) in self.names.iter().zip(&self.layers) {
+            x = l.try_forward_rec(&x, train, rec, &join_path(path, name))?;
+        }
+        Ok(x)
     }
 }
 

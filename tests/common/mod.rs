@@ -12,14 +12,18 @@ pub fn root() -> PathBuf {
 
 /// The Python of the venv made by scripts/setup (through `.cargo/config.toml`), or `python3`.
 pub fn python() -> String {
-    std::env::var("TCHVISION_PYTHON").ok().or_else(|| option_env!("TCHVISION_PYTHON").map(String::from)).unwrap_or_else(|| "python3".into())
+    std::env::var("TCHVISION_PYTHON")
+        .ok()
+        .or_else(|| option_env!("TCHVISION_PYTHON").map(String::from))
+        .unwrap_or_else(|| "python3".into())
 }
 
 /// The fixtures folder, made (or refreshed) by running scripts/fixtures.py once per process.
 pub fn fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::var("TCHVISION_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("target/fixtures"));
+        let dir =
+            std::env::var("TCHVISION_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("target/fixtures"));
         let status = std::process::Command::new(python())
             .arg(root().join("scripts/fixtures.py"))
             .arg(&dir)
@@ -58,5 +62,9 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
     let tol = b.abs() * rtol + atol;
     let bad = diff.gt_tensor(&tol).sum(tch::Kind::Int64).int64_value(&[]);
     let max = if diff.numel() > 0 { diff.max().double_value(&[]) } else { 0.0 };
-    assert!(bad == 0, "{what}: {bad} of {} elements differ beyond rtol {rtol} atol {atol} (max |diff| {max:e})", diff.numel());
+    assert!(
+        bad == 0,
+        "{what}: {bad} of {} elements differ beyond rtol {rtol} atol {atol} (max |diff| {max:e})",
+        diff.numel()
+    );
 }

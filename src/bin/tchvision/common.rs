@@ -31,8 +31,6 @@ pub struct Built {
     pub _vs: VarStore,
     /// The model.
     pub model: Box<dyn Model>,
-    /// Its device.
-    pub device: Device,
 }
 
 /// Builds `arch` from the registry on `device`.
@@ -40,7 +38,7 @@ pub fn build(arch: &str, num_classes: Option<i64>, device: Device) -> anyhow::Re
     let vs = VarStore::new(device);
     let opts = ModelOptions { num_classes, ..Default::default() };
     let model = create_model(arch, &vs.root(), &opts).with_context(|| format!("building {arch}"))?;
-    Ok(Built { _vs: vs, model, device })
+    Ok(Built { _vs: vs, model })
 }
 
 /// Weights given on the command line: a file, or the name of torchvision's published weights

@@ -1,5 +1,110 @@
 //! The `tchvision` command line: a thin shell over the library.
-fn main() {
-    eprintln!("tchvision: no subcommands yet");
-    std::process::exit(2);
+//!
+//! Each subcommand lives in its own file with an `Args` struct (clap derive, including its own
+//! `--json`) and a `run(args) -> anyhow::Result<()>` that calls the library. Errors print as one
+//! line on stderr, `tchvision: error: <context>: <cause>: …`, with a non-zero exit status; a
+//! panic (a bug) prints one line too, never a backtrace.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod common;
+mod convert;
+mod features;
+mod inspect;
+mod list;
+mod load;
+mod predict;
+mod run;
+mod summary;
+
+/// PyTorch-style vision networks on libtorch: models, checkpoints and images.
+#[derive(Debug, Parser)]
+#[command(name = "tchvision", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One variant per subcommand; each delegates to `<sub>::run(args)`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List a checkpoint's tensors (key, dtype, shape, bytes) and other entries.
+    Inspect(inspect::Args),
+    /// Convert a checkpoint's state dict between .pth and .safetensors (by extension).
+    Convert(convert::Args),
+    /// List the models of the registry (name, parameter count, default input size).
+    List(list::Args),
+    /// A model's named parameters and buffers, and each module's output shape.
+    Summary(summary::Args),
+    /// Load a checkpoint (partially) into a model and report what loaded.
+    Load(load::Args),
+    /// Run a model in eval mode on a tensor file; write the output and chosen nodes.
+    Run(run::Args),
+    /// Classify images with ImageNet weights (top-k with category names).
+    Predict(predict::Args),
+    /// Write PNG grids of feature maps of chosen nodes for an image.
+    Features(features::Args),
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
+        eprintln!("tchvision: internal error: {}{at}; please report this", first_line(&msg));
+    }));
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::List(args) => list::run(args),
+        Command::Summary(args) => summary::run(args),
+        Command::Load(args) => load::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Features(args) => features::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `tchvision inspect big.pth | head` closes our stdout early: not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "tchvision: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// The first line of a message (libtorch appends C++ backtraces on further lines).
+fn first_line(s: &str) -> &str {
+    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+}
+
+/// The error chain joined by ": ", each message cut to its first line, and causes that the
+/// previous message already quotes (thiserror variants print their source) left out.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        let msg = first_line(&msg);
+        if msg.is_empty() || out.contains(msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(msg);
+    }
+    out
 }

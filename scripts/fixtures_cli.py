@@ -1,0 +1,88 @@
+"""Fixtures for the model CLI and image preprocessing tests (outdir/cli/), made by torchvision."""
+import json
+
+import numpy as np
+import torch
+import torchvision
+import torchvision.models.feature_extraction
+from torchvision.io import decode_image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+from safetensors.torch import save_file
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "examples" / "images"
+
+
+def randomize_bn(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
+def float_preprocess(img, resize, crop):
+    # The float path tchvision takes: antialiased bilinear resize in float32, center crop,
+    # scale to [0, 1], normalise with ImageNet statistics.
+    x = F.resize(img.float(), [resize], antialias=True)
+    x = F.center_crop(x, [crop])
+    x = x / 255.0
+    return F.normalize(x, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+
+
+def main(outdir):
+    out = Path(outdir) / "cli"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    randomize_bn(model)
+    torch.save(model.state_dict(), out / "resnet18.pth")
+
+    # `run`: an input in three containers, and torchvision's outputs for it.
+    x = torch.randn(2, 3, 64, 80)
+    save_file({"input": x.contiguous()}, str(out / "input.safetensors"))
+    np.save(out / "input.npy", x.numpy())
+    torch.save(x, out / "input.pth")
+    with torch.no_grad():
+        fx = torchvision.models.feature_extraction.create_feature_extractor(model, return_nodes=["layer1", "layer4", "avgpool", "fc"])
+        r = fx(x)
+    save_file({"output": r["fc"].contiguous(), "layer1": r["layer1"].contiguous(), "layer4": r["layer4"].contiguous(), "avgpool": r["avgpool"].contiguous()}, str(out / "run_expected.safetensors"))
+
+    # Preprocessing: images decoded by torchvision, preprocessed on the float path and by
+    # torchvision's own ImageClassification preset (uint8 path) for comparison.
+    pre = {}
+    for name in ["chelsea.png", "rocket.jpg"]:
+        img = decode_image(str(IMAGES / name), mode=torchvision.io.ImageReadMode.RGB)
+        pre[name.replace(".", "_") + "_decoded"] = img.contiguous()
+        for resize in (256, 232):
+            pre[f"{name.replace('.', '_')}_float_{resize}"] = float_preprocess(img, resize, 224).contiguous()
+            preset = torchvision.models.ResNet50_Weights.IMAGENET1K_V1.transforms() if resize == 256 else torchvision.models.ResNet50_Weights.IMAGENET1K_V2.transforms()
+            pre[f"{name.replace('.', '_')}_preset_{resize}"] = preset(img).contiguous()
+    save_file(pre, str(out / "preprocess.safetensors"))
+
+    # predict: torchvision's top-5 on chelsea.png with the float path (the same numbers tchvision
+    # computes) — probabilities for the comparison.
+    img = decode_image(str(IMAGES / "chelsea.png"), mode=torchvision.io.ImageReadMode.RGB)
+    with torch.no_grad():
+        probs = model(float_preprocess(img, 256, 224).unsqueeze(0)).softmax(-1)[0]
+    p, i = probs.topk(5)
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as cats
+    json.dump({"top5_index": i.tolist(), "top5_prob": p.tolist(), "top5_label": [cats[k] for k in i.tolist()]}, open(out / "predict_expected.json", "w"))
+
+    # Images in other modes for the decoder: grayscale PNG, RGBA PNG, a JPEG; and their RGB
+    # decoding by PIL's convert("RGB").
+    from PIL import Image
+    base = Image.open(IMAGES / "chelsea.png").convert("RGB").resize((64, 48))
+    gray = base.convert("L")
+    rgba = base.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize((64, 48)))
+    gray.save(out / "gray.png")
+    rgba.save(out / "rgba.png")
+    save_file({
+        "gray": torch.from_numpy(np.array(gray.convert("RGB"))).permute(2, 0, 1).contiguous(),
+        "rgba": torch.from_numpy(np.array(rgba.convert("RGB"))).permute(2, 0, 1).contiguous(),
+    }, str(out / "modes_expected.safetensors"))
+    (out / "empty.png").write_bytes(b"")
+    (out / "not_an_image.png").write_bytes(b"this is not a PNG file at all")

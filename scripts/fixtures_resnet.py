@@ -1,0 +1,289 @@
+"""Fixtures of torchvision's ResNet family, the registry, feature extraction and the FPN.
+
+Writes under OUTDIR/resnet/ (read by tests/resnet.rs and tests/features.rs):
+
+* structure.json: for every model of the family (and a few variants: dilation, GroupNorm,
+  10 classes, zero_init_residual), built on the meta device: the state dict (keys in order,
+  shapes, dtypes) and named_modules (paths and class names); the FeaturePyramidNetwork's too;
+  torchvision's get_graph_node_names for resnet18 and resnet50 (train and eval).
+* resnet18.safetensors, resnet50.safetensors: state dicts used for the numerical parity tests.
+  Before anything is run the BatchNorm statistics are calibrated on a random batch and then
+  randomised (torchvision's init leaves them 0 and 1, which would hide BatchNorm bugs), the BN
+  affine parameters are randomised too, and every float tensor is rounded to float16 (and run in
+  float32 by torch): the files hold those exact values as float16, half the size.
+* resnext.safetensors: for resnext50_32x4d and wide_resnet50_2, which are too big to ship, the
+  conv and fc weights are "seeded": for the i-th state-dict entry (0-based) of dim >= 2,
+  `torch.manual_seed(SEED_BASE + i); w = torch.randn(shape) * sqrt(2 / fan_in)` with fan_in
+  the numel of w[0]; "fc.bias" (index i) is `torch.manual_seed(SEED_BASE + i);
+  torch.randn(shape) * 0.01`. libtorch's generator makes the same numbers in Rust. The norm
+  tensors (calibrated as above) are stored in float32, with the sum of each seeded tensor so
+  the Rust side can check that it made the same weights.
+* outputs.safetensors: inputs (x224: 2x3x224x224, x193: 1x3x193x257), eval-mode logits of
+  every numerically tested model, create_feature_extractor outputs, a train-mode forward of
+  resnet18 with the updated BatchNorm statistics, the dilated resnet50's logits, the FPN's
+  weights, inputs (resnet50's layer1..layer4 on x193) and outputs.
+* init.json: torchvision's init after a seed (torch.manual_seed(0); resnet18(); and
+  torch.manual_seed(1); resnet50(zero_init_residual=True); torch.manual_seed(2);
+  FeaturePyramidNetwork([256, 512, 1024, 2048], 64)): per key the float64 sum, the sum of
+  absolute values and the first four values.
+"""
+import copy
+import json
+import math
+from functools import partial
+
+import torch
+import torchvision
+from safetensors.torch import save_file
+from torch import nn
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from torchvision.ops import FeaturePyramidNetwork
+
+NAMES = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+]
+
+# Variants: name -> (builder, kwargs). The Rust tests build the same configurations.
+VARIANTS = {
+    "resnet50_dilated": ("resnet50", {"replace_stride_with_dilation": [False, True, True]}),
+    "resnet50_gn32": ("resnet50", {"norm_layer": partial(nn.GroupNorm, 32)}),
+    "resnet18_classes10": ("resnet18", {"num_classes": 10}),
+    "resnet18_zero_init": ("resnet18", {"zero_init_residual": True}),
+}
+
+SEED_BASE = 1000
+
+# resnet50 nodes returned by create_feature_extractor (on x193).
+R50_NODES = [
+    "x",
+    "conv1",
+    "maxpool",
+    "layer1",
+    "layer2",
+    "layer3",
+    "layer4",
+    "avgpool",
+    "flatten",
+    "fc",
+    "layer3.5",
+    "layer2.0.conv1",
+    "layer1.0.relu_1",
+    "layer4.1.add",
+    "layer2.0.downsample",
+    "layer4.2.relu_2",
+    "layer4.0",
+]
+# resnet18 nodes (on x224).
+R18_NODES = ["layer2", "layer4", "layer1.1.add", "layer3.0.downsample.1", "fc"]
+
+BN_TYPES = (nn.BatchNorm2d,)
+
+
+def structure(model):
+    return {
+        "state_dict": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in model.state_dict().items()],
+        "modules": [[n, type(m).__name__] for n, m in model.named_modules()],
+    }
+
+
+def build(name, device=None, **kw):
+    fn = getattr(torchvision.models, name)
+    if device is None:
+        return fn(**kw)
+    with torch.device(device):
+        return fn(**kw)
+
+
+@torch.no_grad()
+def calibrate(model, seed):
+    """Randomises the BN affine parameters (the last norm of each residual branch smaller, so
+    activations stay O(1) through the depth), sets the running statistics from a random batch,
+    then randomises them."""
+    g = torch.Generator().manual_seed(seed)
+    last = set()
+    for m in model.modules():
+        if isinstance(m, torchvision.models.resnet.Bottleneck):
+            last.add(id(m.bn3))
+        elif isinstance(m, torchvision.models.resnet.BasicBlock):
+            last.add(id(m.bn2))
+    bns = [m for m in model.modules() if isinstance(m, BN_TYPES)]
+    for m in bns:
+        c = m.num_features
+        lo, span = (0.2, 0.3) if id(m) in last else (0.5, 1.0)
+        m.weight.copy_(lo + span * torch.rand(c, generator=g))
+        m.bias.copy_(0.2 * torch.randn(c, generator=g))
+        m.reset_running_stats()
+        m.momentum = None  # cumulative: one batch sets the statistics
+    model.train()
+    model(torch.randn(2, 3, 64, 96, generator=g))
+    for m in bns:
+        m.momentum = 0.1
+        c = m.num_features
+        m.running_mean.add_(0.1 * m.running_var.sqrt() * torch.randn(c, generator=g))
+        m.running_var.mul_(torch.exp(0.2 * torch.randn(c, generator=g)))
+        m.num_batches_tracked.fill_(int(torch.randint(1, 1000, (1,), generator=g)))
+    model.eval()
+
+
+@torch.no_grad()
+def round_half(model):
+    for v in model.state_dict().values():
+        if v.is_floating_point():
+            v.copy_(v.half().float())
+
+
+def half_state(model):
+    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+
+
+@torch.no_grad()
+def seeded_fill(model):
+    sums = {}
+    for i, (k, v) in enumerate(model.state_dict().items()):
+        if v.dim() >= 2:
+            torch.manual_seed(SEED_BASE + i)
+            v.copy_(torch.randn(v.shape) * math.sqrt(2.0 / v[0].numel()))
+        elif k == "fc.bias":
+            torch.manual_seed(SEED_BASE + i)
+            v.copy_(torch.randn(v.shape) * 0.01)
+        else:
+            continue
+        sums[k] = float(v.sum(dtype=torch.float64))
+    return sums
+
+
+def init_summary(model):
+    out = {}
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            out[k] = {
+                "sum": float(v.sum(dtype=torch.float64)),
+                "abs_sum": float(v.abs().sum(dtype=torch.float64)),
+                "first": v.flatten()[:4].double().tolist(),
+            }
+    return out
+
+
+@torch.no_grad()
+def main(outdir):
+    out = outdir / "resnet"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+    # ---- structure of every model (meta device: no memory, no init cost)
+    st = {"models": {}, "variants": {}}
+    for name in NAMES:
+        st["models"][name] = structure(build(name, "meta"))
+    for vname, (name, kw) in VARIANTS.items():
+        st["variants"][vname] = structure(build(name, "meta", **kw))
+    with torch.device("meta"):
+        st["fpn"] = structure(FeaturePyramidNetwork([256, 512, 1024, 2048], 64))
+    st["graph_nodes"] = {}
+    for name in ["resnet18", "resnet50"]:
+        tr, ev = get_graph_node_names(build(name, "meta"))
+        st["graph_nodes"][name] = {"train": tr, "eval": ev}
+    st["r50_nodes"] = R50_NODES
+    st["r18_nodes"] = R18_NODES
+    st["seed_base"] = SEED_BASE
+
+    # ---- init parity after a seed
+    init = {}
+    torch.manual_seed(0)
+    init["resnet18"] = init_summary(build("resnet18"))
+    torch.manual_seed(1)
+    init["resnet50_zero_init"] = init_summary(build("resnet50", zero_init_residual=True))
+    torch.manual_seed(2)
+    init["fpn"] = init_summary(FeaturePyramidNetwork([256, 512, 1024, 2048], 64))
+    (out / "init.json").write_text(json.dumps(init))
+
+    g = torch.Generator().manual_seed(1234)
+    x224 = torch.randn(2, 3, 224, 224, generator=g)
+    x193 = torch.randn(1, 3, 193, 257, generator=g)
+    xtrain = torch.randn(2, 3, 64, 80, generator=g)
+    o = {"x224": x224, "x193": x193, "xtrain": xtrain}
+
+    # ---- resnet18: stored weights
+    torch.manual_seed(10)
+    r18 = build("resnet18")
+    calibrate(r18, 11)
+    round_half(r18)
+    save_file(half_state(r18), str(out / "resnet18.safetensors"))
+    o["resnet18.logits.x224"] = r18(x224)
+    o["resnet18.logits.x193"] = r18(x193)
+    fx = create_feature_extractor(r18, return_nodes=R18_NODES)
+    fx.eval()
+    for k, v in fx(x224).items():
+        o[f"resnet18.node.{k}"] = v
+    # one train-mode step: logits and updated statistics
+    t18 = copy.deepcopy(r18)
+    t18.train()
+    o["resnet18.train.logits"] = t18(xtrain)
+    for key in ["bn1.running_mean", "layer1.0.bn1.running_mean", "layer4.1.bn2.running_var",
+                "layer4.1.bn2.num_batches_tracked"]:
+        o[f"resnet18.train.{key}"] = t18.state_dict()[key].clone()
+
+    # ---- resnet50: stored weights
+    torch.manual_seed(20)
+    r50 = build("resnet50")
+    calibrate(r50, 21)
+    round_half(r50)
+    save_file(half_state(r50), str(out / "resnet50.safetensors"))
+    o["resnet50.logits.x224"] = r50(x224)
+    fx = create_feature_extractor(r50, return_nodes=R50_NODES)
+    fx.eval()
+    feats = fx(x193)
+    for k, v in feats.items():
+        o[f"resnet50.node.{k}"] = v
+    o["resnet50.logits.x193"] = feats["fc"]
+    # dilated resnet50 on the same weights
+    d50 = build("resnet50", replace_stride_with_dilation=[False, True, True])
+    d50.load_state_dict(r50.state_dict())
+    d50.eval()
+    o["resnet50_dilated.logits.x193"] = d50(x193)
+
+    # ---- FPN on resnet50's stages
+    torch.manual_seed(30)
+    fpn = FeaturePyramidNetwork([256, 512, 1024, 2048], 64)
+    for m in fpn.modules():
+        if isinstance(m, nn.Conv2d):
+            m.bias.normal_(0, 0.1)  # torchvision's init leaves them 0, which would hide bias bugs
+    for k, v in fpn.state_dict().items():
+        o[f"fpn.state.{k}"] = v.clone()
+    res = fpn({f"layer{i}": feats[f"layer{i}"] for i in range(1, 5)})
+    for k, v in res.items():
+        o[f"fpn.out.{k}"] = v
+
+    # ---- ResNeXt and Wide ResNet: seeded weights, stored norms
+    rx = {}
+    st["seeded_sums"] = {}
+    for i, name in enumerate(["resnext50_32x4d", "wide_resnet50_2"]):
+        m = build(name, "meta").to_empty(device="cpu")  # every tensor is set below
+        st["seeded_sums"][name] = seeded_fill(m)
+        calibrate(m, 40 + i)
+        for k, v in m.state_dict().items():
+            if k not in st["seeded_sums"][name]:
+                rx[f"{name}.{k}"] = v.clone()
+        o[f"{name}.logits.x193"] = m(x193)
+    save_file(rx, str(out / "resnext.safetensors"))
+
+    save_file({k: v.contiguous().clone() for k, v in o.items()}, str(out / "outputs.safetensors"))
+    (out / "structure.json").write_text(json.dumps(st))
+
+
+if __name__ == "__main__":
+    import pathlib
+    import sys
+    import time
+
+    t = time.time()
+    main(pathlib.Path(sys.argv[1]))
+    print(f"{time.time() - t:.1f} s")

@@ -1,0 +1,71 @@
+//! `tchvision detect ARCH [--weights FILE] IMAGE… [--conf 0.2] [--iou 0.5] --out DIR`: YOLO-v1
+//! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tch::nn::VarStore;
+use tchvision::detection::detect_images;
+use tchvision::models::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
+
+use crate::common::{print_json, DeviceArg};
+
+/// Arguments of `tchvision detect`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The detector: yolo_v1 or yolo_v1_resnet50.
+    pub arch: String,
+    /// Weights: a state dict of the detector, or (yolo_v1_resnet50) a torchvision resnet50 file
+    /// for the backbone. Without it the weights are random.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Images (JPEG or PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Keep detections whose class-specific score is above this.
+    #[arg(long, default_value_t = 0.2)]
+    pub conf: f64,
+    /// NMS suppresses boxes of a class overlapping a better one by more than this IoU.
+    #[arg(long, default_value_t = 0.5)]
+    pub iou: f64,
+    /// Where the annotated PNGs go (`<out>/<stem>.png`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print the detections as JSON: `[{"image", "detections": [{"class", "score", "box"}]}]`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+/// The name the lead's issue gives these arguments.
+pub type DetectArgs = Args;
+
+/// Runs `tchvision detect`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = args.device.get()?;
+    let vs = VarStore::new(device);
+    let model = create_detector(&args.arch, &vs.root(), &YoloV1Config::paper())
+        .with_context(|| format!("building {} (one of {})", args.arch, DETECTORS.join(", ")))?;
+    match &args.weights {
+        Some(w) => {
+            let report = load_detector_weights(model.as_ref(), w, device)?;
+            if !report.is_complete() {
+                eprintln!("tchvision: note: {}: {}", w.display(), report.summary());
+            }
+        }
+        None => eprintln!("tchvision: note: no --weights given: {} has random weights", args.arch),
+    }
+    let results = detect_images(model.as_ref(), &args.images, args.conf, args.iou, &args.out)?;
+    if args.json {
+        return print_json(&results);
+    }
+    for r in &results {
+        println!("{}: {} detection(s) -> {}", r.image, r.detections.len(), r.output.display());
+        for d in &r.detections {
+            let [x1, y1, x2, y2] = d.bbox;
+            println!("  {:<12} {:.3}  [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]", d.class_name, d.score);
+        }
+    }
+    Ok(())
+}

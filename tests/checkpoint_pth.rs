@@ -1,0 +1,485 @@
+//! The pure-Rust `.pth` reader and writer against PyTorch itself.
+//!
+//! Fixtures (scripts/fixtures_checkpoint.py) are checkpoints torch.save wrote in every format,
+//! pickle protocol and dtype, with the values torch.load reads back from them; hostile and
+//! corrupt files torch refuses. The writer is checked by Python's
+//! `torch.load(path, weights_only=True)`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use tch::{Device, Kind, Tensor};
+use tchvision::checkpoint::pickle::DType;
+use tchvision::checkpoint::{self, read, read_pth, read_pth_bytes, save_pth, Format, ReadOptions};
+use tchvision::Error;
+
+fn dtype_name(t: &Tensor) -> &'static str {
+    DType::from_kind(t.kind()).map(|d| d.name).unwrap_or("?")
+}
+
+/// The raw bytes of a tensor's elements, in order.
+fn bytes(t: &Tensor) -> Vec<u8> {
+    let flat = t.to_device(Device::Cpu).contiguous().reshape([-1]);
+    let flat = if flat.kind() == Kind::Uint8 { flat } else { flat.view_dtype(Kind::Uint8) };
+    Vec::<u8>::try_from(&flat).unwrap()
+}
+
+/// The address of the first byte of a tensor's storage.
+fn storage_ptr(t: &Tensor) -> usize {
+    if t.numel() == 0 {
+        return 0;
+    }
+    t.as_strided([1], [1], Some(0)).data_ptr() as usize
+}
+
+/// Checks a read checkpoint against the fixture `<name>.json` / `<name>.safetensors` that
+/// torch.load produced.
+fn check_against_torch(name: &str, ck: &checkpoint::Checkpoint) {
+    let meta = common::json(&format!("checkpoint/{name}.json"));
+    let expected = common::tensors(&format!("checkpoint/{name}.safetensors"));
+    assert_eq!(ck.format.to_string(), meta["format"].as_str().unwrap(), "{name}: format");
+    let keys: Vec<&str> = meta["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(ck.keys().collect::<Vec<_>>(), keys, "{name}: keys and their order");
+    for (i, (key, t)) in ck.tensors.iter().enumerate() {
+        let what = format!("{name}: {key}");
+        assert_eq!(dtype_name(t), meta["dtypes"][i].as_str().unwrap(), "{what}: dtype");
+        let shape: Vec<i64> = meta["shapes"][i].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
+        assert_eq!(t.size(), shape, "{what}: shape");
+        let want = &expected[key];
+        if meta["raw"][i].as_bool().unwrap() {
+            assert_eq!(bytes(t), Vec::<u8>::try_from(want).unwrap(), "{what}: bytes");
+        } else {
+            assert_eq!(t.kind(), want.kind(), "{what}: kind");
+            assert_eq!(bytes(t), bytes(want), "{what}: values differ bitwise");
+            if !t.is_floating_point() {
+                assert!(t.equal(want), "{what}: values");
+            }
+        }
+    }
+    let other: Vec<(String, String)> = meta["other"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(ck.other, other, "{name}: other entries");
+    assert_eq!(ck.state_dict_key.as_deref(), meta["state_dict_key"].as_str(), "{name}: state dict key");
+
+    // Tensors that shared a storage in torch share one here; the others do not.
+    let ptrs: HashMap<&str, usize> = ck.tensors.iter().map(|(k, t)| (k.as_str(), storage_ptr(t))).collect();
+    let mut grouped = std::collections::HashSet::new();
+    for group in meta["shared"].as_array().unwrap() {
+        let g: Vec<&str> = group.as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        for k in &g {
+            assert_eq!(ptrs[k], ptrs[g[0]], "{name}: {k} and {} should share a storage", g[0]);
+            grouped.insert(ptrs[k]);
+        }
+    }
+    let mut singles = std::collections::HashSet::new();
+    for (k, p) in &ptrs {
+        if *p != 0 && !grouped.contains(p) {
+            assert!(singles.insert(*p), "{name}: {k} shares a storage torch did not share");
+        }
+    }
+}
+
+fn read_fixture(name: &str, opts: &ReadOptions) -> checkpoint::Checkpoint {
+    let path = common::fixture(&format!("checkpoint/{name}.pth"));
+    read_pth(&path, opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_format_protocol_and_dtype_reads_as_torch_reads_it() {
+    let opts = ReadOptions::default();
+    for fmt in ["zip", "legacy"] {
+        for proto in 2..=5 {
+            let name = format!("full_{fmt}_p{proto}");
+            check_against_torch(&name, &read_fixture(&name, &opts));
+        }
+    }
+    for name in ["model_zip", "model_legacy", "params_zip", "tar_format", "deflated_zip", "big_endian_zip"] {
+        check_against_torch(name, &read_fixture(name, &opts));
+    }
+}
+
+#[test]
+fn shared_storages_stay_shared() {
+    let ck = read_fixture("full_zip_p2", &ReadOptions::default());
+    let (a, b, v) = (ck.get("tied_a").unwrap(), ck.get("tied_b").unwrap(), ck.get("tied_view").unwrap());
+    let before = bytes(v);
+    let _guard = tch::no_grad_guard();
+    let mut a = a.shallow_clone();
+    let _ = a.fill_(42.0);
+    assert_eq!(bytes(b), bytes(&a), "writing tied_a changes tied_b");
+    assert_ne!(bytes(v), before, "writing tied_a changes the view tied_view");
+    assert!(v.eq(42.0).all().int64_value(&[]) == 1);
+    // A transposed and a stepped view of `base` read the same memory.
+    let base = ck.get("base").unwrap();
+    let mut t = ck.get("transposed").unwrap().shallow_clone();
+    let _ = t.fill_(-1.0);
+    assert!(base.eq(-1.0).all().int64_value(&[]) == 1);
+}
+
+#[test]
+fn nested_checkpoints_find_the_state_dict() {
+    let opts = ReadOptions::default();
+    for (name, key) in [
+        ("nested_state_dict", "state_dict"),
+        ("nested_model", "model"),
+        ("nested_model_state_dict", "model_state_dict"),
+        ("nested_net", "net"),
+    ] {
+        let ck = read_fixture(name, &opts);
+        assert_eq!(ck.state_dict_key.as_deref(), Some(key));
+        check_against_torch(name, &ck);
+    }
+    // `module.` is kept when asked to.
+    let ck = read_fixture("nested_state_dict", &ReadOptions::default().strip_module_prefix(false));
+    assert!(ck.keys().all(|k| k.starts_with("module.")), "{:?}", ck.keys().collect::<Vec<_>>());
+    // An explicit (dotted) key, and a missing one.
+    let ck = read_fixture("nested_dotted", &ReadOptions::default().state_dict_key("ema.model"));
+    check_against_torch("nested_dotted", &ck);
+    let path = common::fixture("checkpoint/nested_dotted.pth");
+    let err = read_pth(&path, &ReadOptions::default().state_dict_key("nope")).unwrap_err();
+    assert!(err.to_string().contains("nope") && err.to_string().contains("ema"), "{err}");
+}
+
+#[test]
+fn cuda_tagged_storages_load_on_the_requested_device() {
+    for name in ["cuda_zip", "cuda_legacy"] {
+        let ck = read_fixture(name, &ReadOptions::default());
+        assert!(ck.tensors.iter().all(|(_, t)| t.device() == Device::Cpu));
+        check_against_torch(name, &ck);
+        if tch::Cuda::is_available() {
+            let ck = read_fixture(name, &ReadOptions::default().device(Device::Cuda(0)));
+            assert!(ck.tensors.iter().all(|(_, t)| t.device() == Device::Cuda(0)));
+            check_against_torch(name, &ck);
+        } else {
+            println!("{name}: CUDA unavailable, skipping the load onto cuda:0");
+        }
+    }
+}
+
+#[test]
+fn hostile_pickles_are_refused_naming_the_global() {
+    let hostile = common::json("checkpoint/hostile.json");
+    for (file, global) in hostile.as_object().unwrap() {
+        let path = common::fixture(&format!("checkpoint/{file}"));
+        match read_pth(&path, &ReadOptions::default()) {
+            Err(Error::ForbiddenGlobal { global: g, .. }) => assert_eq!(g, global.as_str().unwrap(), "{file}"),
+            Err(e) => panic!("{file}: wrong error {e}"),
+            Ok(_) => panic!("{file}: hostile file accepted"),
+        }
+    }
+}
+
+#[test]
+fn corrupt_files_give_errors() {
+    let corrupt = common::json("checkpoint/corrupt.json");
+    for file in corrupt.as_array().unwrap() {
+        let file = file.as_str().unwrap();
+        let path = common::fixture(&format!("checkpoint/{file}"));
+        match read_pth(&path, &ReadOptions::default()) {
+            Err(Error::Format { message, .. }) => println!("{file}: {message}"),
+            Err(e) => panic!("{file}: expected a Format error, got {e}"),
+            Ok(_) => panic!("{file}: corrupt file accepted"),
+        }
+    }
+    let msg = |f: &str| read_pth(&common::fixture(&format!("checkpoint/{f}")), &ReadOptions::default()).unwrap_err().to_string();
+    assert!(msg("corrupt_short_storage_zip.pth").contains("bytes"), "{}", msg("corrupt_short_storage_zip.pth"));
+    assert!(msg("corrupt_oversize_view_zip.pth").contains("holds 6 elements"), "{}", msg("corrupt_oversize_view_zip.pth"));
+    assert!(msg("corrupt_short_storage_legacy.pth").contains("`w`"), "{}", msg("corrupt_short_storage_legacy.pth"));
+}
+
+/// A tiny deterministic RNG (xorshift64*).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, src: &[u8]) -> Vec<u8> {
+    let mut v = src.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(6) {
+            0 => {
+                let i = rng.below(v.len());
+                if let Some(b) = v.get_mut(i) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                let n = rng.below(v.len() + 1);
+                v.truncate(n);
+            }
+            2 => {
+                let i = rng.below(v.len() + 1);
+                let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect();
+                v.splice(i..i, junk);
+            }
+            3 => {
+                // Overwrite with a boundary value: huge lengths, counts and offsets.
+                let i = rng.below(v.len());
+                let vals: [&[u8]; 4] = [&[0xff; 8], &[0x7f, 0xff, 0xff, 0xff], &[0; 4], &[0x80, 0, 0, 0, 0, 0, 0, 0]];
+                let val = vals[rng.below(vals.len())];
+                for (j, b) in val.iter().enumerate() {
+                    if let Some(x) = v.get_mut(i + j) {
+                        *x = *b;
+                    }
+                }
+            }
+            4 => {
+                let i = rng.below(v.len());
+                let n = rng.below(16);
+                let end = (i + n).min(v.len());
+                v.drain(i..end);
+            }
+            _ => {
+                let i = rng.below(v.len());
+                if let Some(b) = v.get_mut(i) {
+                    *b = rng.next() as u8;
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn fuzz_smoke_mutated_fixtures_never_panic() {
+    let seeds = [
+        "full_zip_p2",
+        "full_legacy_p2",
+        "full_legacy_p4",
+        "full_zip_p5",
+        "model_zip",
+        "nested_state_dict",
+        "tar_format",
+        "cuda_legacy",
+        "big_endian_zip",
+        "deflated_zip",
+        "params_zip",
+    ];
+    let files: Vec<Vec<u8>> =
+        seeds.iter().map(|s| std::fs::read(common::fixture(&format!("checkpoint/{s}.pth"))).unwrap()).collect();
+    let opts = ReadOptions::default();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut ok, mut errs, mut slowest) = (0, 0, Duration::ZERO);
+    let start = Instant::now();
+    for i in 0..4000 {
+        let src = &files[i % files.len()];
+        let data = mutate(&mut rng, src);
+        let t0 = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| read_pth_bytes(&data, &opts).map(|c| c.tensors.len())));
+        let took = t0.elapsed();
+        slowest = slowest.max(took);
+        match r {
+            Ok(Ok(_)) => ok += 1,
+            Ok(Err(_)) => errs += 1,
+            Err(_) => {
+                let dump = std::env::temp_dir().join(format!("checkpoint_pth_fuzz_{i}.pth"));
+                std::fs::write(&dump, &data).unwrap();
+                panic!("mutation {i} of {} panicked (saved to {})", seeds[i % seeds.len()], dump.display());
+            }
+        }
+        assert!(took < Duration::from_secs(5), "mutation {i} took {took:?}");
+    }
+    println!("fuzz smoke: {ok} read, {errs} refused, slowest {slowest:?}, total {:?}", start.elapsed());
+    assert!(errs > 0 && ok > 0);
+}
+
+#[test]
+fn hostile_sizes_are_bounded() {
+    let opts = ReadOptions::default();
+    // A legacy file whose storage claims 2^60 elements, a pickle string of 2^31 bytes, a
+    // LONG_BINGET of an absent memo entry, deep MARK nesting.
+    let head = {
+        let mut v = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
+        v.extend_from_slice(b"\x80\x02M\xe9\x03.\x80\x02}.");
+        v
+    };
+    let mut huge = head.clone();
+    huge.extend_from_slice(
+        b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpu\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x10tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs.\x80\x02]X\x01\x00\x00\x000a.",
+    );
+    huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    huge.extend_from_slice(&[0; 64]);
+    for (what, data) in [
+        ("huge storage", huge),
+        ("huge string", [head.clone(), b"\x80\x02X\xff\xff\xff\x7f".to_vec()].concat()),
+        ("absent memo", [head.clone(), b"\x80\x02j\x00\x00\x00\x10.".to_vec()].concat()),
+        ("deep nesting", [head.clone(), vec![b'('; 100_000]].concat()),
+        ("stack underflow", [head.clone(), b"\x80\x02s.".to_vec()].concat()),
+        ("memo amplification", [head.clone(), amplification()].concat()),
+    ] {
+        let t0 = Instant::now();
+        let r = read_pth_bytes(&data, &opts);
+        assert!(matches!(r, Err(Error::Format { .. })), "{what}: {r:?}");
+        println!("{what}: refused in {:?}: {}", t0.elapsed(), r.unwrap_err());
+        assert!(t0.elapsed() < Duration::from_secs(3), "{what}");
+    }
+}
+
+/// A pickle that asks for `OrderedDict(memo[0])` 100 000 times, memo[0] a dict of 10 000
+/// items: linear in size, quadratic in work for a naive unpickler.
+fn amplification() -> Vec<u8> {
+    let mut p = b"\x80\x02}q\x00(".to_vec();
+    for i in 0..10_000u16 {
+        p.push(b'M');
+        p.extend_from_slice(&i.to_le_bytes());
+        p.extend_from_slice(b"K\x00");
+    }
+    p.extend_from_slice(b"uccollections\nOrderedDict\nq\x01");
+    for _ in 0..100_000 {
+        p.extend_from_slice(b"h\x01h\x00\x85R0");
+    }
+    p.push(b'.');
+    p
+}
+
+/// Tensors of every savable dtype and awkward shapes, deterministic.
+fn writer_tensors() -> Vec<(String, Tensor)> {
+    let _ = tch::manual_seed(7);
+    let base = Tensor::randn([4, 6], (Kind::Float, Device::Cpu));
+    let mut v: Vec<(String, Tensor)> = vec![
+        ("conv.weight".into(), Tensor::randn([2, 3, 3, 3], (Kind::Float, Device::Cpu))),
+        ("f64".into(), Tensor::randn([5], (Kind::Double, Device::Cpu))),
+        ("f16".into(), Tensor::randn([3, 2], (Kind::Float, Device::Cpu)).to_kind(Kind::Half)),
+        ("bf16".into(), Tensor::randn([3], (Kind::Float, Device::Cpu)).to_kind(Kind::BFloat16)),
+        ("i64".into(), Tensor::from_slice(&[i64::MIN, -1, 0, 1 << 40, i64::MAX])),
+        ("i32".into(), Tensor::from_slice(&[i32::MIN, 7, i32::MAX])),
+        ("i16".into(), Tensor::from_slice(&[-3i16, 300])),
+        ("i8".into(), Tensor::from_slice(&[-128i8, 127])),
+        ("u8".into(), Tensor::from_slice(&[0u8, 255, 7])),
+        ("mask".into(), Tensor::from_slice(&[true, false, true])),
+        ("c64".into(), Tensor::randn([3], (Kind::ComplexFloat, Device::Cpu))),
+        ("special".into(), Tensor::from_slice(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-45])),
+        ("bn.num_batches_tracked".into(), Tensor::from(12i64)),
+        ("scalar".into(), Tensor::from(2.5f64)),
+        ("empty".into(), Tensor::zeros([0, 4], (Kind::Float, Device::Cpu))),
+        ("transposed".into(), base.tr()),
+        ("stepped".into(), base.slice(1, 1, 6, 2)),
+        ("tied".into(), base.shallow_clone()),
+        ("ünïcode.key".into(), Tensor::from_slice(&[1.0f32])),
+        ("big".into(), Tensor::arange(70_000, (Kind::Int64, Device::Cpu)).reshape([7, 10_000])),
+    ];
+    for i in 0..1100 {
+        v.push((format!("many.{i}"), Tensor::from(i as i64)));
+    }
+    v
+}
+
+#[test]
+fn written_pth_files_load_in_torch() {
+    let dir = tempfile::tempdir().unwrap();
+    let tensors = writer_tensors();
+    let pth = dir.path().join("written.pth");
+    save_pth(&pth, &tensors).unwrap();
+
+    // The expected values, written independently through tch's safetensors writer
+    // (complex as view_as_real, which safetensors cannot hold).
+    let expected: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), if t.kind() == Kind::ComplexFloat { t.view_as_real() } else { t.contiguous() }))
+        .collect();
+    let st = dir.path().join("expected.safetensors");
+    Tensor::write_safetensors(&expected, &st).unwrap();
+    let meta = serde_json::json!({
+        "keys": tensors.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        "dtypes": tensors.iter().map(|(_, t)| dtype_name(t)).collect::<Vec<_>>(),
+    });
+    let meta_path = dir.path().join("meta.json");
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+
+    let script = r#"
+import json, sys, zipfile, torch
+from safetensors.torch import load_file
+pth, st, meta = sys.argv[1:4]
+meta = json.load(open(meta))
+sd = torch.load(pth, weights_only=True)
+assert type(sd).__name__ == "OrderedDict", type(sd)
+assert list(sd.keys()) == meta["keys"], "key order"
+exp = load_file(st)
+for k, dt in zip(meta["keys"], meta["dtypes"]):
+    t = sd[k]
+    assert str(t.dtype) == "torch." + dt, (k, t.dtype, dt)
+    x = torch.view_as_real(t) if t.is_complex() else t
+    y = exp[k]
+    assert x.shape == y.shape and x.dtype == y.dtype, (k, x.shape, y.shape)
+    assert torch.equal(x.contiguous().reshape(-1).view(torch.uint8), y.contiguous().reshape(-1).view(torch.uint8)), k
+names = zipfile.ZipFile(pth).namelist()
+assert "archive/data.pkl" in names and "archive/byteorder" in names and "archive/version" in names, names
+print("OK", len(sd))
+"#;
+    let out = std::process::Command::new(common::python())
+        .arg("-c")
+        .arg(script)
+        .arg(&pth)
+        .arg(&st)
+        .arg(&meta_path)
+        .output()
+        .expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), format!("OK {}", tensors.len()));
+
+    // And our reader reads it back the same.
+    let ck = read_pth(&pth, &ReadOptions::default()).unwrap();
+    assert_eq!(ck.format, Format::Zip);
+    assert_eq!(ck.tensors.len(), tensors.len());
+    for ((k, a), (k2, b)) in ck.tensors.iter().zip(&tensors) {
+        assert_eq!(k, k2);
+        assert_eq!(a.kind(), b.kind(), "{k}");
+        assert_eq!(bytes(a), bytes(b), "{k}");
+    }
+}
+
+#[test]
+fn save_is_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.pth");
+    save_pth(&path, &[("w".into(), Tensor::from_slice(&[1.0f32, 2.0]))]).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // A quantized tensor has no torch storage type this writer supports: the save fails.
+    let q = Tensor::from_slice(&[0.5f32, 1.0]).quantize_per_tensor(0.1, 0, Kind::QInt8);
+    let bad = vec![("a".to_string(), Tensor::from_slice(&[3.0f32])), ("q".to_string(), q)];
+    let err = save_pth(&path, &bad).unwrap_err();
+    assert!(err.to_string().contains("`q`"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the old file is untouched");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("model.pth")], "no temporary file is left");
+    // A folder that does not exist.
+    let err = save_pth(&dir.path().join("missing/x.pth"), &[]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+}
+
+#[test]
+fn read_dispatches_on_content() {
+    let dir = tempfile::tempdir().unwrap();
+    // A zip checkpoint under a misleading extension is still read as one.
+    let src = common::fixture("checkpoint/model_legacy.pth");
+    let odd = dir.path().join("weights.bin");
+    std::fs::copy(&src, &odd).unwrap();
+    let ck = read(&odd, &ReadOptions::default()).unwrap();
+    assert_eq!(ck.format, Format::Legacy);
+    check_against_torch("model_legacy", &ck);
+    // A safetensors file goes to the safetensors reader.
+    let st = dir.path().join("t.safetensors");
+    Tensor::write_safetensors(&[("a", Tensor::from_slice(&[1.0f32, 2.0]))], &st).unwrap();
+    let ck = read(&st, &ReadOptions::default()).unwrap();
+    assert_eq!(ck.format, Format::Safetensors);
+    assert_eq!(ck.keys().collect::<Vec<_>>(), vec!["a"]);
+    let not_st = dir.path().join("t2");
+    std::fs::copy(&st, &not_st).unwrap();
+    assert_eq!(read(&not_st, &ReadOptions::default()).unwrap().format, Format::Safetensors);
+}

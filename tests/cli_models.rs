@@ -1,0 +1,163 @@
+//! The model subcommands of the `tchvision` binary, run as a user runs them, checked against
+//! torchvision's outputs (fixtures: scripts/fixtures_cli.py).
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{assert_close, fixture, tensors};
+
+fn tv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tchvision")).args(args).output().expect("running tchvision")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tv(args);
+    assert!(out.status.success(), "tchvision {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = tv(args);
+    assert!(!out.status.success(), "tchvision {args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr: {err}");
+    err
+}
+
+fn p(rel: &str) -> String {
+    fixture(rel).display().to_string()
+}
+
+#[test]
+fn list_shows_the_registry_with_torchvisions_parameter_counts() {
+    let out = ok(&["list", "--json", "--device", "cpu"]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    // Parameter counts as torchvision's weights metadata gives them (num_params).
+    for w in tchvision::models::weights::PUBLISHED {
+        let row = rows.iter().find(|r| r["name"] == w.arch).unwrap_or_else(|| panic!("{} not listed", w.arch));
+        assert_eq!(row["num_params"].as_i64().unwrap(), w.num_params, "{}", w.arch);
+        assert_eq!(row["input_size"], serde_json::json!([224, 224]));
+    }
+    let text = ok(&["list", "--device", "cpu"]);
+    assert!(text.contains("resnet50") && text.contains("25557032"), "{text}");
+}
+
+#[test]
+fn summary_prints_parameters_and_output_shapes() {
+    let out = ok(&["summary", "resnet18", "--num-classes", "10", "--json", "--device", "cpu"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let params = s["parameters"].as_array().unwrap();
+    assert_eq!(params[0]["name"], "conv1.weight");
+    assert_eq!(params[0]["shape"], serde_json::json!([64, 3, 7, 7]));
+    assert_eq!(params.last().unwrap()["name"], "fc.bias");
+    assert_eq!(params.last().unwrap()["shape"], serde_json::json!([10]));
+    // torchvision's resnet18 with 10 classes: 11689512 - 513000 + 5130 parameters.
+    assert_eq!(s["num_parameters"].as_i64().unwrap(), 11689512 - 513000 + 5130);
+    let outputs = s["outputs"].as_array().unwrap();
+    let shape_of = |m: &str| outputs.iter().find(|o| o["module"] == m).unwrap()["shape"].clone();
+    assert_eq!(shape_of("maxpool"), serde_json::json!([1, 64, 56, 56]));
+    assert_eq!(shape_of("layer3"), serde_json::json!([1, 256, 14, 14]));
+    assert_eq!(shape_of("fc"), serde_json::json!([1, 10]));
+    let buffers = s["buffers"].as_array().unwrap();
+    assert!(buffers.iter().any(|b| b["name"] == "bn1.num_batches_tracked"));
+    // Another input size.
+    let out = ok(&["summary", "resnet18", "--input-size", "193,257", "--json", "--device", "cpu"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let l4 = s["outputs"].as_array().unwrap().iter().find(|o| o["module"] == "layer4").unwrap()["shape"].clone();
+    assert_eq!(l4, serde_json::json!([1, 512, 7, 9]));
+}
+
+#[test]
+fn run_equals_torchvision_for_every_input_container() {
+    let want = tensors("cli/run_expected.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    for input in ["cli/input.safetensors", "cli/input.npy", "cli/input.pth"] {
+        let out = dir.path().join("out.safetensors");
+        let o = out.display().to_string();
+        let w = p("cli/resnet18.pth");
+        ok(&["run", "resnet18", "--weights", &w, "--input", &p(input), "--output", &o, "--nodes", "layer1,layer4,avgpool", "--device", "cpu"]);
+        let got: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect();
+        for key in ["output", "layer1", "layer4", "avgpool"] {
+            assert_close(&format!("{input} {key}"), &got[key], &want[key], 1e-4, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn load_reports_the_seeds_partial_load() {
+    let w = p("cli/resnet18.pth");
+    let out = ok(&["load", "resnet18", &w, "--num-classes", "10", "--drop", r"^fc\.", "--json", "--device", "cpu"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    for k in ["loaded", "missing", "unexpected", "dropped", "mismatched", "renamed"] {
+        assert!(keys.contains(&k), "{k} in {keys:?}");
+    }
+    assert_eq!(r["dropped"], serde_json::json!(["fc.weight", "fc.bias"]));
+    assert_eq!(r["missing"], serde_json::json!(["fc.weight", "fc.bias"]));
+    // resnet18's state dict has 122 entries; all but fc's two load.
+    assert_eq!(r["loaded"].as_array().unwrap().len(), 120);
+    // Without --drop the 1000-class fc mismatches and is reported with both shapes.
+    let out = ok(&["load", "resnet18", &w, "--num-classes", "10", "--json", "--device", "cpu"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = &r["mismatched"][0];
+    assert_eq!(m["key"], "fc.weight");
+    assert_eq!(m["model_shape"], serde_json::json!([10, 512]));
+    assert_eq!(m["file_shape"], serde_json::json!([1000, 512]));
+    // Strict: fails, non-zero exit, one line.
+    let err = fails(&["load", "resnet18", &w, "--num-classes", "10", "--strict", "--device", "cpu"]);
+    assert!(err.contains("fc.weight"), "{err}");
+    // Strict on the right model succeeds.
+    let text = ok(&["load", "resnet18", &w, "--strict", "--device", "cpu"]);
+    assert!(text.contains("122"), "{text}");
+}
+
+#[test]
+fn predict_gives_torchvisions_top5() {
+    let want = common::json("cli/predict_expected.json");
+    let img = common::root().join("examples/images/chelsea.png").display().to_string();
+    let out = ok(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, "--topk", "5", "--json", "--device", "cpu"]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let top = got[0]["top"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    for (i, c) in top.iter().enumerate() {
+        assert_eq!(c["index"], want["top5_index"][i], "rank {i}");
+        assert_eq!(c["label"], want["top5_label"][i], "rank {i}");
+        let (a, b) = (c["probability"].as_f64().unwrap(), want["top5_prob"][i].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-4 * b.abs() + 1e-6, "rank {i}: {a} vs {b}");
+    }
+    let text = ok(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, &p("cli/gray.png"), &p("cli/rgba.png"), "--device", "cpu"]);
+    assert!(text.contains(want["top5_label"][0].as_str().unwrap()), "{text}");
+    assert!(text.contains("gray.png") && text.contains("rgba.png"), "{text}");
+    let err = fails(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &p("cli/empty.png"), "--device", "cpu"]);
+    assert!(err.contains("empty.png"), "{err}");
+}
+
+#[test]
+fn features_writes_one_grid_per_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = common::root().join("examples/images/chelsea.png").display().to_string();
+    let out = dir.path().display().to_string();
+    let j = ok(&["features", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, "--nodes", "layer1,layer2", "--out", &out, "--json", "--device", "cpu"]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(v[0]["shape"], serde_json::json!([1, 64, 56, 56]));
+    // 64 channels in rows of 8: 8*(56+1)-1 = 455 pixels square.
+    let g = tchvision::imageio::load_rgb(std::path::Path::new(v[0]["png"].as_str().unwrap())).unwrap();
+    assert_eq!(g.size(), [3, 455, 455]);
+    let g2 = tchvision::imageio::load_rgb(&dir.path().join("layer2.png")).unwrap();
+    // 128 channels in rows of 12 (ceil(sqrt(128))): 11 rows of 28-pixel tiles.
+    assert_eq!(g2.size(), [3, 11 * 29 - 1, 12 * 29 - 1]);
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let err = fails(&["summary", "resnet5000", "--device", "cpu"]);
+    assert!(err.contains("resnet5000") && err.contains("resnet50"), "{err}");
+    let err = fails(&["predict", "resnet18", "--weights", "imagenet1k_v1", &p("cli/gray.png"), "--device", "cpu", "--weights-dir", "/nonexistent"]);
+    assert!(err.contains("resnet18-f37072fd.pth"), "{err}");
+    let err = fails(&["run", "resnet18", "--input", &p("cli/resnet18.pth"), "--output", "/tmp/x.safetensors", "--device", "cpu"]);
+    assert!(err.contains("exactly one tensor"), "{err}");
+    let err = fails(&["list", "--device", "tpu"]);
+    assert!(err.contains("tpu"), "{err}");
+}

@@ -1,0 +1,372 @@
+//! torchvision's ResNet family against torchvision itself (fixtures of
+//! scripts/fixtures_resnet.py): structure of every model, logits on the same weights, a
+//! train-mode step, init after a seed, the registry.
+//!
+//! Numerical parity is float32 with rtol 1e-4, atol 1e-5 (|ours − torch| ≤ atol + rtol·|torch|),
+//! in eval mode with randomised BatchNorm statistics unless said otherwise.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::registry::{self, create_model, list_models, ModelOptions};
+use tchvision::models::resnet::{BlockKind, NormKind, ResNet, ResNetConfig};
+use tchvision::nn::{Module, ModuleExt};
+use tchvision::Error;
+
+const RTOL: f64 = 1e-4;
+const ATOL: f64 = 1e-5;
+
+/// Every test builds models, which draws from libtorch's global generator: the tests that
+/// depend on it (init after a seed, seeded weights) must not interleave with others.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn structure() -> Value {
+    common::json("resnet/structure.json")
+}
+
+fn outputs() -> HashMap<String, Tensor> {
+    common::tensors("resnet/outputs.safetensors")
+}
+
+fn out(o: &HashMap<String, Tensor>, k: &str) -> Tensor {
+    o.get(k).unwrap_or_else(|| panic!("fixture tensor {k} missing")).shallow_clone()
+}
+
+/// Copies `src[prefix + key]` into every state-dict entry of `m` (converting the dtype);
+/// asserts every key is present with the same shape.
+fn load(m: &dyn Module, src: &HashMap<String, Tensor>, prefix: &str) {
+    let _g = tch::no_grad_guard();
+    for (k, mut t) in m.state_dict() {
+        let s = src.get(&format!("{prefix}{k}")).unwrap_or_else(|| panic!("no tensor for {prefix}{k}"));
+        assert_eq!(t.size(), s.size(), "{k}: shape");
+        t.copy_(s);
+    }
+}
+
+fn build(cfg: &ResNetConfig) -> (VarStore, ResNet) {
+    let vs = VarStore::new(Device::Cpu);
+    let net = ResNet::new(&vs.root(), cfg).expect("building the ResNet");
+    (vs, net)
+}
+
+fn dtype(k: Kind) -> &'static str {
+    match k {
+        Kind::Float => "float32",
+        Kind::Int64 => "int64",
+        _ => "other",
+    }
+}
+
+/// Our state dict (key, shape, dtype) and named_modules (path, class) against torch's.
+fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
+    let ours: Vec<Value> = m
+        .state_dict()
+        .iter()
+        .map(|(k, t)| serde_json::json!([k, t.size(), dtype(t.kind())]))
+        .collect();
+    let theirs = torch["state_dict"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{what}: number of state-dict entries");
+    for (a, b) in ours.iter().zip(theirs) {
+        assert_eq!(a, b, "{what}: state dict (key, shape, dtype) in order");
+    }
+    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    assert_eq!(&ours, torch["modules"].as_array().unwrap(), "{what}: named_modules (path, class)");
+}
+
+fn x(o: &HashMap<String, Tensor>, k: &str) -> Tensor {
+    out(o, k)
+}
+
+#[test]
+fn every_registered_model_has_torchvisions_structure_and_runs() {
+    let _s = serial();
+    let st = structure();
+    let torch_models = st["models"].as_object().unwrap();
+    let mut names: Vec<&str> = list_models().iter().filter(|m| m.family == "resnet").map(|m| m.name).collect();
+    names.sort();
+    let mut expected: Vec<&str> = torch_models.keys().map(|s| s.as_str()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "the registry's resnet family is torchvision's");
+    let input = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    for name in expected {
+        let vs = VarStore::new(Device::Cpu);
+        let m = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+        assert_structure(name, m.as_ref(), &torch_models[name]);
+        // VarStore holds the same tensors under the same names.
+        let vars = vs.variables();
+        for (k, _) in m.named_parameters() {
+            assert!(vars.contains_key(&k), "{name}: {k} not in the VarStore");
+        }
+        m.eval();
+        let y = m.try_forward(&input).unwrap();
+        assert_eq!(y.size(), [1, 1000], "{name}: logits shape");
+        assert_eq!(m.num_classes(), 1000);
+    }
+}
+
+#[test]
+fn variants_have_torchvisions_structure() {
+    let _s = serial();
+    let st = structure();
+    let v = &st["variants"];
+    let cases = [
+        ("resnet50_dilated", ResNetConfig::resnet50().replace_stride_with_dilation([false, true, true])),
+        ("resnet50_gn32", ResNetConfig::resnet50().norm(NormKind::GroupNorm { num_groups: 32 })),
+        ("resnet18_classes10", ResNetConfig::resnet18().num_classes(10)),
+        ("resnet18_zero_init", ResNetConfig::resnet18().zero_init_residual(true)),
+    ];
+    assert_eq!(cases.len(), v.as_object().unwrap().len(), "every variant of the fixture is tested");
+    for (name, cfg) in cases {
+        let (_vs, net) = build(&cfg);
+        assert_structure(name, &net, &v[name]);
+    }
+}
+
+#[test]
+fn resnet18_logits_match_torchvision() {
+    let _s = serial();
+    let o = outputs();
+    let (_vs, net) = build(&ResNetConfig::resnet18());
+    load(&net, &common::tensors("resnet/resnet18.safetensors"), "");
+    net.eval();
+    for size in ["x224", "x193"] {
+        let y = net.try_forward(&x(&o, size)).unwrap();
+        common::assert_close(&format!("resnet18 logits {size}"), &y, &out(&o, &format!("resnet18.logits.{size}")), RTOL, ATOL);
+    }
+}
+
+#[test]
+fn resnet50_logits_match_torchvision() {
+    let _s = serial();
+    let o = outputs();
+    let (_vs, net) = build(&ResNetConfig::resnet50());
+    load(&net, &common::tensors("resnet/resnet50.safetensors"), "");
+    net.eval();
+    for size in ["x224", "x193"] {
+        let y = net.try_forward(&x(&o, size)).unwrap();
+        common::assert_close(&format!("resnet50 logits {size}"), &y, &out(&o, &format!("resnet50.logits.{size}")), RTOL, ATOL);
+    }
+    // forward = forward_head ∘ forward_features, and train=false means eval even in train mode
+    net.train();
+    let f = net.forward_features(&x(&o, "x224"), false).unwrap();
+    assert_eq!(f.size(), [2, 2048, 7, 7]);
+    let y = net.forward_head(&f, false).unwrap();
+    common::assert_close("resnet50 head(features)", &y, &out(&o, "resnet50.logits.x224"), RTOL, ATOL);
+}
+
+#[test]
+fn dilated_resnet50_matches_torchvision() {
+    let _s = serial();
+    let o = outputs();
+    let (_vs, net) = build(&ResNetConfig::resnet50().replace_stride_with_dilation([false, true, true]));
+    load(&net, &common::tensors("resnet/resnet50.safetensors"), "");
+    net.eval();
+    let input = x(&o, "x193");
+    let f = net.forward_features(&input, false).unwrap();
+    assert_eq!(f.size(), [1, 2048, 25, 33], "layer4 at stride 8");
+    let y = net.forward_head(&f, false).unwrap();
+    common::assert_close("dilated resnet50 logits", &y, &out(&o, "resnet50_dilated.logits.x193"), RTOL, ATOL);
+}
+
+#[test]
+fn train_mode_step_matches_torchvision() {
+    let _s = serial();
+    let o = outputs();
+    let (_vs, net) = build(&ResNetConfig::resnet18());
+    load(&net, &common::tensors("resnet/resnet18.safetensors"), "");
+    net.train();
+    let y = net.try_forward(&x(&o, "xtrain")).unwrap();
+    common::assert_close("train-mode logits", &y, &out(&o, "resnet18.train.logits"), RTOL, ATOL);
+    let sd: HashMap<String, Tensor> = net.state_dict().into_iter().collect();
+    for key in ["bn1.running_mean", "layer1.0.bn1.running_mean", "layer4.1.bn2.running_var"] {
+        common::assert_close(key, &sd[key], &out(&o, &format!("resnet18.train.{key}")), RTOL, ATOL);
+    }
+    let k = "layer4.1.bn2.num_batches_tracked";
+    assert_eq!(sd[k].int64_value(&[]), out(&o, &format!("resnet18.train.{k}")).int64_value(&[]), "{k}");
+}
+
+/// ResNeXt-50 and Wide ResNet-50-2: conv and fc weights made by libtorch's generator from a seed
+/// per key (the recipe of scripts/fixtures_resnet.py), norms from the fixture.
+#[test]
+fn resnext50_and_wide_resnet50_match_torchvision() {
+    let _s = serial();
+    let st = structure();
+    let base = st["seed_base"].as_i64().unwrap();
+    let o = outputs();
+    let norms = common::tensors("resnet/resnext.safetensors");
+    for (name, cfg) in [
+        ("resnext50_32x4d", ResNetConfig::resnext50_32x4d()),
+        ("wide_resnet50_2", ResNetConfig::wide_resnet50_2()),
+    ] {
+        let (_vs, net) = build(&cfg);
+        let sums = st["seeded_sums"][name].as_object().unwrap();
+        let _g = tch::no_grad_guard();
+        for (i, (k, mut t)) in net.state_dict().into_iter().enumerate() {
+            let seeded = if t.dim() >= 2 {
+                tch::manual_seed(base + i as i64);
+                let fan_in = t.size()[1..].iter().product::<i64>();
+                Some(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * (2.0 / fan_in as f64).sqrt())
+            } else if k == "fc.bias" {
+                tch::manual_seed(base + i as i64);
+                Some(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.01)
+            } else {
+                None
+            };
+            match seeded {
+                Some(w) => {
+                    t.copy_(&w);
+                    let ours = w.sum(Kind::Double).double_value(&[]);
+                    let theirs = sums[&k].as_f64().unwrap();
+                    assert!((ours - theirs).abs() <= 1e-6 * (1.0 + theirs.abs()), "{name} {k}: seeded sum {ours} vs torch {theirs}");
+                }
+                None => t.copy_(&norms[&format!("{name}.{k}")]),
+            }
+        }
+        assert_eq!(sums.len(), net.state_dict().iter().filter(|(k, t)| t.dim() >= 2 || k == "fc.bias").count());
+        net.eval();
+        let y = net.try_forward(&x(&o, "x193")).unwrap();
+        common::assert_close(&format!("{name} logits"), &y, &out(&o, &format!("{name}.logits.x193")), RTOL, ATOL);
+    }
+}
+
+/// Same seed, same weights: modules are created and initialised in torchvision's order, with
+/// its init (kaiming_normal fan_out for convs, BN 1/0, Linear's default, zero_init_residual).
+#[test]
+fn init_after_a_seed_equals_torchvisions() {
+    let _s = serial();
+    let init = common::json("resnet/init.json");
+    for (case, seed, cfg) in [
+        ("resnet18", 0, ResNetConfig::resnet18()),
+        ("resnet50_zero_init", 1, ResNetConfig::resnet50().zero_init_residual(true)),
+    ] {
+        tch::manual_seed(seed);
+        let (_vs, net) = build(&cfg);
+        let torch = init[case].as_object().unwrap();
+        let ours: Vec<(String, Tensor)> = net.state_dict().into_iter().filter(|(_, t)| t.is_floating_point()).collect();
+        assert_eq!(ours.len(), torch.len(), "{case}: float tensors");
+        for (k, t) in ours {
+            let e = &torch[&k];
+            let sum = t.sum(Kind::Double).double_value(&[]);
+            let abs = t.abs().sum(Kind::Double).double_value(&[]);
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
+            assert!(close(sum, e["sum"].as_f64().unwrap()), "{case} {k}: sum {sum} vs {}", e["sum"]);
+            assert!(close(abs, e["abs_sum"].as_f64().unwrap()), "{case} {k}: abs sum {abs} vs {}", e["abs_sum"]);
+            let first = Vec::<f64>::try_from(t.flatten(0, -1).narrow(0, 0, 4.min(t.numel() as i64)).to_kind(Kind::Double)).unwrap();
+            let want: Vec<f64> = e["first"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            // serde_json parses floats to within an ulp; the values are float32 widened to f64
+            for (a, b) in first.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-12 * b.abs(), "{case} {k}: first values {first:?} vs {want:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_init_residual_zeroes_the_last_norm_of_each_branch() {
+    let _s = serial();
+    for cfg in [ResNetConfig::resnet18().zero_init_residual(true), ResNetConfig::resnet50().zero_init_residual(true)] {
+        let (_vs, net) = build(&cfg);
+        let last = if cfg.block == BlockKind::Basic { ".bn2.weight" } else { ".bn3.weight" };
+        let mut zeroed = 0;
+        for (k, t) in net.named_parameters() {
+            let is_norm_weight = k.ends_with("weight") && t.dim() == 1;
+            if !is_norm_weight {
+                continue;
+            }
+            let zero = t.abs().sum(Kind::Double).double_value(&[]) == 0.0;
+            let last_of_branch = k.starts_with("layer") && k.ends_with(last);
+            assert_eq!(zero, last_of_branch, "{k}");
+            zeroed += zero as usize;
+        }
+        assert_eq!(zeroed, cfg.layers.iter().sum::<usize>(), "one zeroed norm per block");
+        // Each block then starts as (relu of) its shortcut: with only the stem, no block changes
+        // a non-negative input of the right width.
+        net.eval();
+        let block = net.layer1.get(1).unwrap();
+        let xs = Tensor::rand([1, 64 * cfg.block.expansion(), 8, 8], (Kind::Float, Device::Cpu));
+        let y = block.try_forward_t(&xs, false).unwrap();
+        common::assert_close("identity block", &y, &xs, 0.0, 0.0);
+    }
+}
+
+#[test]
+fn invalid_options_are_refused_as_torchvision_refuses_them() {
+    let _s = serial();
+    let vs = VarStore::new(Device::Cpu);
+    let cases = [
+        ResNetConfig::resnet18().groups(32),
+        ResNetConfig::resnet34().width_per_group(128),
+        ResNetConfig::resnet18().replace_stride_with_dilation([false, false, true]),
+        ResNetConfig::resnet50().groups(0),
+        ResNetConfig::new(BlockKind::Bottleneck, [3, 0, 6, 3]),
+        ResNetConfig::resnet50().num_classes(-1),
+    ];
+    for cfg in cases {
+        match ResNet::new(&vs.root(), &cfg) {
+            Err(Error::InvalidArgument(msg)) => assert!(msg.contains("ResNet"), "{msg}"),
+            other => panic!("{cfg:?}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+    let err = ResNet::new(&vs.root(), &ResNetConfig::resnet18().groups(2)).unwrap_err().to_string();
+    assert!(err.contains("BasicBlock only supports groups=1 and base_width=64"), "{err}");
+    let err = ResNet::new(&vs.root(), &ResNetConfig::resnet18().replace_stride_with_dilation([true, false, false]));
+    assert!(err.unwrap_err().to_string().contains("Dilation > 1 not supported in BasicBlock"));
+}
+
+#[test]
+fn bad_input_names_the_layer() {
+    let _s = serial();
+    let (_vs, net) = build(&ResNetConfig::resnet18());
+    let err = net.try_forward_t(&Tensor::zeros([1, 4, 32, 32], (Kind::Float, Device::Cpu)), false).unwrap_err();
+    assert!(matches!(&err, Error::InputShape { path, .. } if path == "conv1"), "{err}");
+}
+
+#[test]
+fn registry_lists_unique_names_and_builds_by_name() {
+    let _s = serial();
+    let names = registry::model_names();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "names are unique");
+    for info in list_models() {
+        assert!(info.default_input[0] > 0 && info.default_input[1] > 0);
+        assert_eq!(registry::model_info(info.name).unwrap().name, info.name);
+    }
+    for n in ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet101_2"] {
+        assert!(names.contains(&n), "{n} registered");
+    }
+    assert_eq!(registry::model_info("resnet50").unwrap().default_input, [224, 224]);
+
+    let vs = VarStore::new(Device::Cpu);
+    let err = create_model("resnet51", &vs.root(), &ModelOptions::default()).err().expect("unknown model");
+    match &err {
+        Error::Unknown { what, name, hint } => {
+            assert_eq!((*what, name.as_str()), ("model", "resnet51"));
+            for n in &names {
+                assert!(hint.contains(n), "the error lists {n}: {hint}");
+            }
+        }
+        other => panic!("expected Error::Unknown, got {other:?}"),
+    }
+
+    let opts = ModelOptions::default().num_classes(10).replace_stride_with_dilation([false, false, true]);
+    let m = create_model("resnet50", &(vs.root() / "net"), &opts).unwrap();
+    assert_eq!(m.num_classes(), 10);
+    assert_eq!(m.get_submodule("fc").unwrap().parameter("weight").unwrap().size(), [10, 2048]);
+    assert_eq!(m.feature_info().last().unwrap().reduction, 16);
+    m.eval();
+    let xs = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let f = m.forward_features(&xs, false).unwrap();
+    assert_eq!(f.size(), [1, 2048, 4, 4]);
+    let y = m.forward_head(&f, false).unwrap();
+    common::assert_close("registry model: head(features) = forward", &y, &m.try_forward(&xs).unwrap(), 0.0, 0.0);
+    assert!(create_model("resnet18", &(vs.root() / "bad"), &ModelOptions::default().replace_stride_with_dilation([true; 3])).is_err());
+}
