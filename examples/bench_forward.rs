@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 use tchvision::models::resnet::{ResNet, ResNetConfig};
-use tchvision::nn::ModuleExt;
+use tchvision::nn::{Module, ModuleExt};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -46,7 +46,10 @@ fn main() -> anyhow::Result<()> {
         }
         ours.push(median(t));
     }
-    let py = std::env::var("TCHVISION_PYTHON").ok().or(option_env!("TCHVISION_PYTHON").map(String::from)).unwrap_or("python3".into());
+    let py = std::env::var("TCHVISION_PYTHON")
+        .ok()
+        .or(option_env!("TCHVISION_PYTHON").map(String::from))
+        .unwrap_or("python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_forward.py");
     let mut cmd = Command::new(py);
     cmd.arg(script).arg(threads.to_string()).arg(warmup.to_string()).arg(runs.to_string());
@@ -57,14 +60,25 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(out.status.success(), "python baseline failed: {}", String::from_utf8_lossy(&out.stderr));
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     println!("resnet50 forward, CPU, eval, 224x224, {threads} threads, median of {runs} runs (after {warmup} warm-up)");
-    println!("{:>5} {:>12} {:>12} {:>12} {:>14} {:>14}", "batch", "tchvision", "eager", "torchscript", "ours/eager", "ours/script");
+    println!(
+        "{:>5} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "batch", "tchvision", "eager", "torchscript", "ours/eager", "ours/script"
+    );
     for (i, b) in batches.iter().enumerate() {
         let get = |k: &str| -> anyhow::Result<f64> {
             let v = theirs[k][b.to_string()].as_array().ok_or_else(|| anyhow::anyhow!("no {k} timing"))?;
             Ok(median(v.iter().filter_map(|x| x.as_f64()).collect()))
         };
         let (e, s) = (get("eager")?, get("torchscript")?);
-        println!("{:>5} {:>10.1}ms {:>10.1}ms {:>10.1}ms {:>14.3} {:>14.3}", b, ours[i] * 1e3, e * 1e3, s * 1e3, ours[i] / e, ours[i] / s);
+        println!(
+            "{:>5} {:>10.1}ms {:>10.1}ms {:>10.1}ms {:>14.3} {:>14.3}",
+            b,
+            ours[i] * 1e3,
+            e * 1e3,
+            s * 1e3,
+            ours[i] / e,
+            ours[i] / s
+        );
     }
     Ok(())
 }

@@ -17,9 +17,11 @@ Writes under OUTDIR/resnet/ (read by tests/resnet.rs and tests/features.rs):
   the numel of w[0]; "fc.bias" (index i) is `torch.manual_seed(SEED_BASE + i);
   torch.randn(shape) * 0.01`. libtorch's generator makes the same numbers in Rust. The norm
   tensors (calibrated as above) are stored in float32, with the sum of each seeded tensor so
-  the Rust side can check that it made the same weights.
+  the Rust side can check that it made the same weights. resnet18 with GroupNorm(32) is seeded
+  entirely (its GroupNorm weights 1 + 0.1 * randn, biases 0.1 * randn, same seeding).
 * outputs.safetensors: inputs (x224: 2x3x224x224, x193: 1x3x193x257), eval-mode logits of
-  every numerically tested model, create_feature_extractor outputs, a train-mode forward of
+  every numerically tested model, create_feature_extractor outputs (with the ReLUs made
+  non-inplace, and one output of the inplace model to show the difference), a train-mode forward of
   resnet18 with the updated BatchNorm statistics, the dilated resnet50's logits, the FPN's
   weights, inputs (resnet50's layer1..layer4 on x193) and outputs.
 * init.json: torchvision's init after a seed (torch.manual_seed(0); resnet18(); and
@@ -78,10 +80,13 @@ R50_NODES = [
     "layer2.0.conv1",
     "layer1.0.relu_1",
     "layer4.1.add",
+    "layer2.1.bn2",
     "layer2.0.downsample",
     "layer4.2.relu_2",
     "layer4.0",
 ]
+# The nodes of R50_NODES whose last graph node another query also ends at.
+R50_ALONE = ["layer3.5", "layer4.2.relu_2"]
 # resnet18 nodes (on x224).
 R18_NODES = ["layer2", "layer4", "layer1.1.add", "layer3.0.downsample.1", "fc"]
 
@@ -146,7 +151,9 @@ def half_state(model):
 
 
 @torch.no_grad()
-def seeded_fill(model):
+def seeded_fill(model, norms=False):
+    """The seeded recipe (see the module docs); with `norms`, also every other 1-D tensor
+    (GroupNorm's): "...weight" = 1 + 0.1 * randn, "...bias" = 0.1 * randn."""
     sums = {}
     for i, (k, v) in enumerate(model.state_dict().items()):
         if v.dim() >= 2:
@@ -155,10 +162,22 @@ def seeded_fill(model):
         elif k == "fc.bias":
             torch.manual_seed(SEED_BASE + i)
             v.copy_(torch.randn(v.shape) * 0.01)
+        elif norms and v.dim() == 1 and k.endswith("weight"):
+            torch.manual_seed(SEED_BASE + i)
+            v.copy_(1 + 0.1 * torch.randn(v.shape))
+        elif norms and v.dim() == 1 and k.endswith("bias"):
+            torch.manual_seed(SEED_BASE + i)
+            v.copy_(0.1 * torch.randn(v.shape))
         else:
             continue
         sums[k] = float(v.sum(dtype=torch.float64))
     return sums
+
+
+def no_inplace(model):
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
 
 
 def init_summary(model):
@@ -219,6 +238,7 @@ def main(outdir):
     save_file(half_state(r18), str(out / "resnet18.safetensors"))
     o["resnet18.logits.x224"] = r18(x224)
     o["resnet18.logits.x193"] = r18(x193)
+    no_inplace(r18)
     fx = create_feature_extractor(r18, return_nodes=R18_NODES)
     fx.eval()
     for k, v in fx(x224).items():
@@ -238,9 +258,24 @@ def main(outdir):
     round_half(r50)
     save_file(half_state(r50), str(out / "resnet50.safetensors"))
     o["resnet50.logits.x224"] = r50(x224)
-    fx = create_feature_extractor(r50, return_nodes=R50_NODES)
+    # torchvision's ReLU(inplace=True) overwrites the output of the node before it (bn1, bn2,
+    # add) in the extractor's outputs: keep one such output to show it, then extract with
+    # inplace=False, which returns what each node computed.
+    fx = create_feature_extractor(r50, return_nodes=["layer4.1.add", "fc"])  # fc: the ReLU runs
+    fx.eval()
+    o["resnet50.inplace_node.layer4.1.add"] = fx(x193)["layer4.1.add"]
+    no_inplace(r50)
+    # torchvision lets a graph node answer one query only: asked for "layer3" and "layer3.5"
+    # together, it answers "layer3.5" with the node before layer3.5's last (and with "layer4"
+    # and "layer4.2.relu_2", the second not at all). Queries that share their last node with
+    # another are asked alone.
+    fx = create_feature_extractor(r50, return_nodes=[n for n in R50_NODES if n not in R50_ALONE])
     fx.eval()
     feats = fx(x193)
+    for n in R50_ALONE:
+        fx = create_feature_extractor(r50, return_nodes=[n])
+        fx.eval()
+        feats[n] = fx(x193)[n]
     for k, v in feats.items():
         o[f"resnet50.node.{k}"] = v
     o["resnet50.logits.x193"] = feats["fc"]
@@ -274,6 +309,12 @@ def main(outdir):
                 rx[f"{name}.{k}"] = v.clone()
         o[f"{name}.logits.x193"] = m(x193)
     save_file(rx, str(out / "resnext.safetensors"))
+
+    # ---- ResNet-18 with GroupNorm(32): every tensor seeded (nothing to store but the logits)
+    m = build("resnet18", "meta", norm_layer=partial(nn.GroupNorm, 32)).to_empty(device="cpu")
+    st["seeded_sums"]["resnet18_gn32"] = seeded_fill(m, norms=True)
+    m.eval()
+    o["resnet18_gn32.logits.x193"] = m(x193)
 
     save_file({k: v.contiguous().clone() for k, v in o.items()}, str(out / "outputs.safetensors"))
     (out / "structure.json").write_text(json.dumps(st))

@@ -102,7 +102,8 @@ class YoloV1ResNet(nn.Module):
         self.flatten = nn.Flatten()
         self.conn_layer1 = nn.Sequential(nn.Linear(f * f * 1024, hidden), nn.Dropout(0.5), nn.LeakyReLU(0.1))
         self.conn_layer2 = nn.Sequential(nn.Linear(hidden, S * S * self.D))
-        _initialize_weights(list(self.neck.modules()) + list(self.conn_layer1.modules()) + list(self.conn_layer2.modules()))
+        head = [self.neck, self.conn_layer1, self.conn_layer2]
+        _initialize_weights([m for part in head for m in part.modules()])
 
     def forward(self, x):
         b = self.backbone
@@ -273,7 +274,8 @@ def main(outdir):
             model.eval()
             x = parity_input(side)
             tensors[name] = model(x).contiguous()
-            weight_sum = sum(v.double().sum() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
+            sd = model.state_dict().items()
+            weight_sum = sum(v.double().sum() for k, v in sd if not k.endswith("num_batches_tracked"))
             meta[name] = {"side": side, "input_sum": float(x.double().sum()), "weight_sum": float(weight_sum)}
     save_file(tensors, str(out / "parity.safetensors"))
     (out / "parity.json").write_text(json.dumps(meta))
@@ -316,7 +318,13 @@ def main(outdir):
     S, B, C = 7, 2, 20
     pred = torch.rand(2, S, S, B * 5 + C, generator=g, dtype=torch.float64)
     targets = [
-        [(0.10, 0.20, 0.45, 0.60, 3), (0.50, 0.50, 0.95, 0.90, 11), (0.12, 0.25, 0.43, 0.55, 7), (0.0, 0.0, 1.0, 1.0, 14)],
+        # The third object's centre falls in the first one's cell: ignored (the first wins).
+        [
+            (0.10, 0.20, 0.45, 0.60, 3),
+            (0.50, 0.50, 0.95, 0.90, 11),
+            (0.12, 0.25, 0.43, 0.55, 7),
+            (0.0, 0.0, 1.0, 1.0, 14),
+        ],
         [(0.70, 0.05, 0.80, 0.20, 0), (0.30, 0.60, 0.34, 0.64, 19)],
     ]
     cases = {}

@@ -51,9 +51,11 @@ impl Nonlinearity {
         }
     }
 
-    /// Parses torch's names; `param` is leaky_relu's negative slope (0.01 when `None`).
+    /// Parses the names `calculate_gain` accepts, and only those (`identity`, which torch's
+    /// docstring lists but its code rejects, is an error as in torch); `param` is leaky_relu's
+    /// negative slope (0.01 when `None`).
     pub fn parse(name: &str, param: Option<f64>) -> Result<Self> {
-        const NAMES: [&str; 13] = [
+        const NAMES: [&str; 12] = [
             "linear",
             "conv1d",
             "conv2d",
@@ -66,11 +68,10 @@ impl Nonlinearity {
             "relu",
             "leaky_relu",
             "selu",
-            "identity",
         ];
         Ok(match name {
             "linear" | "conv1d" | "conv2d" | "conv3d" | "conv_transpose1d" | "conv_transpose2d"
-            | "conv_transpose3d" | "identity" => Nonlinearity::Linear,
+            | "conv_transpose3d" => Nonlinearity::Linear,
             "sigmoid" => Nonlinearity::Sigmoid,
             "tanh" => Nonlinearity::Tanh,
             "relu" => Nonlinearity::Relu,
@@ -232,7 +233,8 @@ pub fn lecun_uniform_(t: &mut Tensor) -> Result<()> {
 /// torch does.
 pub fn trunc_normal_(t: &mut Tensor, mean: f64, std: f64, a: f64, b: f64) -> Result<()> {
     check_float(t, "trunc_normal_")?;
-    if !(a < b) || !(std > 0.0) {
+    let valid = a < b && std > 0.0; // false for NaN too
+    if !valid {
         return Err(Error::InvalidArgument(format!("trunc_normal_ needs a < b and std > 0 (a={a}, b={b}, std={std})")));
     }
     let norm_cdf = |x: f64| (1.0 + erf(x / 2f64.sqrt())) / 2.0;

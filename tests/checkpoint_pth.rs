@@ -188,9 +188,15 @@ fn corrupt_files_give_errors() {
             Ok(_) => panic!("{file}: corrupt file accepted"),
         }
     }
-    let msg = |f: &str| read_pth(&common::fixture(&format!("checkpoint/{f}")), &ReadOptions::default()).unwrap_err().to_string();
+    let msg = |f: &str| {
+        read_pth(&common::fixture(&format!("checkpoint/{f}")), &ReadOptions::default()).unwrap_err().to_string()
+    };
     assert!(msg("corrupt_short_storage_zip.pth").contains("bytes"), "{}", msg("corrupt_short_storage_zip.pth"));
-    assert!(msg("corrupt_oversize_view_zip.pth").contains("holds 6 elements"), "{}", msg("corrupt_oversize_view_zip.pth"));
+    assert!(
+        msg("corrupt_oversize_view_zip.pth").contains("holds 6 elements"),
+        "{}",
+        msg("corrupt_oversize_view_zip.pth")
+    );
     assert!(msg("corrupt_short_storage_legacy.pth").contains("`w`"), "{}", msg("corrupt_short_storage_legacy.pth"));
 }
 
@@ -349,7 +355,7 @@ fn amplification() -> Vec<u8> {
 
 /// Tensors of every savable dtype and awkward shapes, deterministic.
 fn writer_tensors() -> Vec<(String, Tensor)> {
-    let _ = tch::manual_seed(7);
+    tch::manual_seed(7);
     let base = Tensor::randn([4, 6], (Kind::Float, Device::Cpu));
     let mut v: Vec<(String, Tensor)> = vec![
         ("conv.weight".into(), Tensor::randn([2, 3, 3, 3], (Kind::Float, Device::Cpu))),

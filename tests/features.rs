@@ -91,8 +91,24 @@ fn resnet50_nodes_equal_create_feature_extractor() {
     assert_eq!(got.len(), nodes.len());
     for ((name, t), want) in got.iter().zip(&nodes) {
         assert_eq!(name, want, "outputs come in the order asked");
-        common::assert_close(&format!("resnet50 node {name}"), t, &out(&o, &format!("resnet50.node.{name}")), RTOL, ATOL);
+        common::assert_close(
+            &format!("resnet50 node {name}"),
+            t,
+            &out(&o, &format!("resnet50.node.{name}")),
+            RTOL,
+            ATOL,
+        );
     }
+    // torchvision's extractor on the model with ReLU(inplace=True) returns, for a node that an
+    // inplace ReLU consumes, the ReLU's output (the same tensor, overwritten).
+    let (_, relu) = net.forward_nodes(&out(&o, "x193"), false, &["layer4.1.relu_2"]).unwrap();
+    common::assert_close(
+        "torchvision's inplace layer4.1.add = layer4.1.relu_2",
+        &relu[0].1,
+        &out(&o, "resnet50.inplace_node.layer4.1.add"),
+        RTOL,
+        ATOL,
+    );
 }
 
 #[test]
@@ -108,7 +124,13 @@ fn resnet18_nodes_equal_create_feature_extractor_through_dyn_model() {
     let (logits, got) = m.forward_nodes(&out(&o, "x224"), false, &nodes).unwrap();
     common::assert_close("resnet18 logits", &logits, &out(&o, "resnet18.logits.x224"), RTOL, ATOL);
     for (name, t) in &got {
-        common::assert_close(&format!("resnet18 node {name}"), t, &out(&o, &format!("resnet18.node.{name}")), RTOL, ATOL);
+        common::assert_close(
+            &format!("resnet18 node {name}"),
+            t,
+            &out(&o, &format!("resnet18.node.{name}")),
+            RTOL,
+            ATOL,
+        );
     }
 }
 
@@ -140,7 +162,8 @@ fn unknown_node_is_an_error_listing_the_valid_ones() {
 fn feature_info_matches_the_outputs() {
     let _s = serial();
     let o = outputs();
-    let timm_r50 = [(64, 2, "relu"), (256, 4, "layer1"), (512, 8, "layer2"), (1024, 16, "layer3"), (2048, 32, "layer4")];
+    let timm_r50 =
+        [(64, 2, "relu"), (256, 4, "layer1"), (512, 8, "layer2"), (1024, 16, "layer3"), (2048, 32, "layer4")];
     let cases = [
         (ResNetConfig::resnet50(), timm_r50.to_vec()),
         (
@@ -189,8 +212,7 @@ fn fpn_matches_torchvision() {
     let vs = VarStore::new(Device::Cpu);
     let fpn = FeaturePyramidNetwork::new(&vs.root(), &[256, 512, 1024, 2048], 64).unwrap();
     // structure: keys, shapes, dtypes in order, named_modules with classes
-    let ours: Vec<Value> =
-        fpn.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), "float32"])).collect();
+    let ours: Vec<Value> = fpn.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), "float32"])).collect();
     assert_eq!(&ours, st["fpn"]["state_dict"].as_array().unwrap());
     let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
     assert_eq!(&ours, st["fpn"]["modules"].as_array().unwrap());

@@ -8,7 +8,7 @@ mod common;
 
 use common::{json, tensors};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use tch::{nn::Path, nn::VarStore, Device, Kind, Tensor};
 use tchvision::init::{self, recipes, FanMode, Nonlinearity};
 use tchvision::models::seed::Yolo_v1;
@@ -20,8 +20,13 @@ extern "C" {
     fn erf(x: f64) -> f64;
 }
 
-/// The tests that build the seed's Yolo_v1 (800 MB of weights) run one at a time.
-static BIG: Mutex<()> = Mutex::new(());
+/// libtorch's generator is global: tests that seed or draw from it run one at a time (this also
+/// keeps one Yolo_v1, 800 MB of weights, in memory at a time).
+static RNG: Mutex<()> = Mutex::new(());
+
+fn rng() -> MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn empty(shape: &[i64]) -> Tensor {
     Tensor::empty(shape, (Kind::Float, Device::Cpu))
@@ -101,6 +106,7 @@ fn torch_gain(name: &str, param: Option<f64>) -> f64 {
 
 #[test]
 fn calculate_gain_equals_torch() {
+    let _rng = rng();
     let g = json("layers/init.json");
     for e in g["gains"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap();
@@ -122,6 +128,7 @@ fn calculate_gain_equals_torch() {
 
 #[test]
 fn unknown_names_are_errors() {
+    let _rng = rng();
     for name in ["softplus", "gelu", "ReLU", "", "identity"] {
         assert!(init::calculate_gain(name, None).is_err(), "{name}");
         assert!(Nonlinearity::parse(name, None).is_err(), "{name}");
@@ -134,6 +141,7 @@ fn unknown_names_are_errors() {
 
 #[test]
 fn fans_follow_torch_formula() {
+    let _rng = rng();
     assert_eq!(init::fan_in_and_fan_out(&empty(&[64, 3, 7, 5])).unwrap(), (3 * 35, 64 * 35));
     assert_eq!(init::fan_in_and_fan_out(&empty(&[10, 20])).unwrap(), (20, 10));
     assert_eq!(init::fan_in_and_fan_out(&empty(&[4, 6, 2, 3, 5])).unwrap(), (6 * 30, 4 * 30));
@@ -182,6 +190,7 @@ fn run_ours(key: &str, t: &mut Tensor) -> tchvision::Result<()> {
 
 #[test]
 fn same_seed_same_numbers_as_torch_nn_init() {
+    let _rng = rng();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     let mut mismatched = Vec::new();
@@ -203,6 +212,7 @@ fn same_seed_same_numbers_as_torch_nn_init() {
 
 #[test]
 fn default_init_draws_like_torch_after_the_same_seed() {
+    let _rng = rng();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     for d in g["defaults"].as_array().unwrap() {
@@ -270,6 +280,7 @@ fn conv_layer1(p: Path) -> Sequential {
 
 #[test]
 fn recipes_draw_like_torch_after_the_same_seed() {
+    let _rng = rng();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     for r in g["recipes"].as_array().unwrap() {
@@ -307,6 +318,7 @@ const BIG_SHAPE: [i64; 4] = [512, 256, 3, 3]; // fan_in 2304, fan_out 4608, 1.18
 
 #[test]
 fn normal_uniform_constant_follow_their_formulas() {
+    let _rng = rng();
     tch::manual_seed(7);
     let mut t = empty(&BIG_SHAPE);
     init::normal_(&mut t, 0.5, 2.0).unwrap();
@@ -330,6 +342,7 @@ fn normal_uniform_constant_follow_their_formulas() {
 
 #[test]
 fn xavier_follows_its_formula() {
+    let _rng = rng();
     let (fan_in, fan_out): (f64, f64) = (256.0 * 9.0, 512.0 * 9.0);
     tch::manual_seed(8);
     let mut t = empty(&BIG_SHAPE);
@@ -344,6 +357,7 @@ fn xavier_follows_its_formula() {
 
 #[test]
 fn kaiming_follows_its_formula_for_every_nonlinearity() {
+    let _rng = rng();
     let (fan_in, fan_out): (f64, f64) = (256.0 * 9.0, 512.0 * 9.0);
     tch::manual_seed(9);
     let mut t = empty(&BIG_SHAPE);
@@ -372,6 +386,7 @@ fn kaiming_follows_its_formula_for_every_nonlinearity() {
 
 #[test]
 fn lecun_follows_its_formula() {
+    let _rng = rng();
     let fan_in: f64 = 256.0 * 9.0;
     tch::manual_seed(10);
     let mut t = empty(&BIG_SHAPE);
@@ -395,9 +410,11 @@ fn truncated_moments(mu: f64, sigma: f64, a: f64, b: f64) -> (f64, f64) {
 
 #[test]
 fn trunc_normal_follows_the_closed_form() {
+    let _rng = rng();
     tch::manual_seed(11);
     let mut t = empty(&BIG_SHAPE);
-    for (mu, sigma, a, b) in [(0.0, 1.0, -2.0, 2.0), (0.1, 0.5, -0.4, 0.9), (0.0, 0.02, -0.04, 0.04), (1.0, 2.0, 0.0, 10.0)]
+    for (mu, sigma, a, b) in
+        [(0.0, 1.0, -2.0, 2.0), (0.1, 0.5, -0.4, 0.9), (0.0, 0.02, -0.04, 0.04), (1.0, 2.0, 0.0, 10.0)]
     {
         init::trunc_normal_(&mut t, mu, sigma, a, b).unwrap();
         let s = stats(&t);
@@ -413,14 +430,17 @@ fn trunc_normal_follows_the_closed_form() {
 
 #[test]
 fn orthogonal_is_orthogonal() {
+    let _rng = rng();
     tch::manual_seed(12);
-    for (shape, gain) in [(vec![200i64, 50], 1.0), (vec![50, 200], 1.0), (vec![64, 64], 2.0), (vec![16, 4, 3, 3], 0.5)] {
+    for (shape, gain) in [(vec![200i64, 50], 1.0), (vec![50, 200], 1.0), (vec![64, 64], 2.0), (vec![16, 4, 3, 3], 0.5)]
+    {
         let mut t = empty(&shape);
         init::orthogonal_(&mut t, gain).unwrap();
         let m = t.reshape([shape[0], -1]).to_kind(Kind::Double);
         let (rows, cols) = (m.size()[0], m.size()[1]);
         // rows >= cols: the columns are orthonormal (Qᵀ Q = gain² I); else the rows (Q Qᵀ).
-        let (g, k) = if rows >= cols { (m.transpose(0, 1).matmul(&m), cols) } else { (m.matmul(&m.transpose(0, 1)), rows) };
+        let (g, k) =
+            if rows >= cols { (m.transpose(0, 1).matmul(&m), cols) } else { (m.matmul(&m.transpose(0, 1)), rows) };
         let want = Tensor::eye(k, (Kind::Double, Device::Cpu)) * (gain * gain);
         let err = (g - want).abs().max().double_value(&[]);
         assert!(err < 1e-5 * gain * gain, "orthogonal_ {shape:?} gain {gain}: max |QᵀQ − g²I| = {err}");
@@ -432,6 +452,7 @@ fn orthogonal_is_orthogonal() {
 
 #[test]
 fn default_init_is_reset_parameters() {
+    let _rng = rng();
     tch::manual_seed(13);
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
@@ -490,7 +511,7 @@ fn snapshot(m: &dyn Module) -> HashMap<String, Tensor> {
 
 #[test]
 fn recipe_initialize_weights_on_yolo_v1() {
-    let _big = BIG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = rng();
     tch::manual_seed(14);
     let vs = VarStore::new(Device::Cpu);
     let net = Yolo_v1::new(&vs.root(), 20).unwrap();
@@ -541,6 +562,7 @@ fn assert_normal_small(what: &str, t: &Tensor, std: f64) {
 
 #[test]
 fn recipe_kaiming_fan_out() {
+    let _rng = rng();
     tch::manual_seed(15);
     let vs = VarStore::new(Device::Cpu);
     let net = Sequential::builder(vs.root())
@@ -566,8 +588,16 @@ fn recipe_kaiming_fan_out() {
     let before = snapshot(&net);
     recipes::kaiming_fan_out(&net).unwrap();
     let relu = torch_gain("relu", None);
-    assert_normal_small("0.weight", &net.get_submodule("0").unwrap().parameter("weight").unwrap(), relu / (256.0f64 * 9.0).sqrt());
-    assert_normal_small("2.weight", &net.get_submodule("2").unwrap().parameter("weight").unwrap(), relu / 128f64.sqrt());
+    assert_normal_small(
+        "0.weight",
+        &net.get_submodule("0").unwrap().parameter("weight").unwrap(),
+        relu / (256.0f64 * 9.0).sqrt(),
+    );
+    assert_normal_small(
+        "2.weight",
+        &net.get_submodule("2").unwrap().parameter("weight").unwrap(),
+        relu / 128f64.sqrt(),
+    );
     let sd: HashMap<String, Tensor> = net.state_dict().into_iter().collect();
     for k in ["1.weight", "3.weight"] {
         assert_all(k, &sd[k], 1.0);
@@ -583,7 +613,7 @@ fn recipe_kaiming_fan_out() {
 
 #[test]
 fn recipe_weights_init_kaiming_on_one_submodule_only() {
-    let _big = BIG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = rng();
     tch::manual_seed(16);
     let vs = VarStore::new(Device::Cpu);
     let net = Yolo_v1::new(&vs.root(), 20).unwrap();
@@ -606,10 +636,18 @@ fn recipe_weights_init_kaiming_on_one_submodule_only() {
         }
     }
     changed.sort();
-    assert_eq!(changed, ["conv_layer1.0.weight", "conv_layer1.1.bias", "conv_layer1.1.weight"], "what the recipe changed");
+    assert_eq!(
+        changed,
+        ["conv_layer1.0.weight", "conv_layer1.1.bias", "conv_layer1.1.weight"],
+        "what the recipe changed"
+    );
     // Conv: kaiming_normal(a=0, fan_in): std √2/√fan_in; its bias is left alone.
     let fan_in = 3.0 * 49.0;
-    assert_normal_small("conv_layer1.0.weight", &after["conv_layer1.0.weight"], torch_gain("leaky_relu", Some(0.0)) / f64::sqrt(fan_in));
+    assert_normal_small(
+        "conv_layer1.0.weight",
+        &after["conv_layer1.0.weight"],
+        torch_gain("leaky_relu", Some(0.0)) / f64::sqrt(fan_in),
+    );
     // BatchNorm2d: weight N(1, 0.02²), bias 0 (it was already 0: check the value).
     let w = &after["conv_layer1.1.weight"];
     let s = stats(w);

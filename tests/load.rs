@@ -492,3 +492,33 @@ fn safetensors_save_refuses_bad_names() {
     assert!(safetensors::save(&out, &[("__metadata__".to_string(), t)]).is_err());
     assert!(!out.exists());
 }
+
+#[test]
+fn safetensors_read_mapped_equals_read_and_never_writes_the_file() {
+    // A file of every dtype from Python, and one of ours with a misaligned float32 (after an
+    // odd-length float16), which read_mapped must copy rather than view.
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("odd.safetensors");
+    let h = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).to_kind(Kind::Half);
+    let f = Tensor::from_slice(&[0.5f32, -7.25]);
+    safetensors::save(&odd, &[("h".into(), h), ("f".into(), f)]).unwrap();
+    for file in [fixture("load/dtypes.safetensors"), fixture("load/small.safetensors"), odd.clone()] {
+        let eager = safetensors::read(&file, &cpu()).unwrap();
+        let mapped = safetensors::read_mapped(&file, &cpu()).unwrap();
+        assert_eq!(eager.other, mapped.other);
+        assert_eq!(eager.tensors.len(), mapped.tensors.len());
+        for ((k1, a), (k2, b)) in eager.tensors.iter().zip(&mapped.tensors) {
+            assert_eq!(k1, k2);
+            assert_eq!((a.kind(), a.size()), (b.kind(), b.size()), "{k1}");
+            assert!(a.equal(b), "{}: {k1}", file.display());
+        }
+    }
+    let before = std::fs::read(&odd).unwrap();
+    let mut mapped = safetensors::read_mapped(&odd, &cpu()).unwrap();
+    for (_, t) in mapped.tensors.iter_mut() {
+        let _ = t.fill_(42.0);
+    }
+    assert_eq!(mapped.tensors[1].1.double_value(&[0]), 42.0);
+    drop(mapped);
+    assert_eq!(std::fs::read(&odd).unwrap(), before, "writes to mapped tensors reached the file");
+}

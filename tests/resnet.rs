@@ -66,11 +66,8 @@ fn dtype(k: Kind) -> &'static str {
 
 /// Our state dict (key, shape, dtype) and named_modules (path, class) against torch's.
 fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
-    let ours: Vec<Value> = m
-        .state_dict()
-        .iter()
-        .map(|(k, t)| serde_json::json!([k, t.size(), dtype(t.kind())]))
-        .collect();
+    let ours: Vec<Value> =
+        m.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), dtype(t.kind())])).collect();
     let theirs = torch["state_dict"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len(), "{what}: number of state-dict entries");
     for (a, b) in ours.iter().zip(theirs) {
@@ -138,7 +135,13 @@ fn resnet18_logits_match_torchvision() {
     net.eval();
     for size in ["x224", "x193"] {
         let y = net.try_forward(&x(&o, size)).unwrap();
-        common::assert_close(&format!("resnet18 logits {size}"), &y, &out(&o, &format!("resnet18.logits.{size}")), RTOL, ATOL);
+        common::assert_close(
+            &format!("resnet18 logits {size}"),
+            &y,
+            &out(&o, &format!("resnet18.logits.{size}")),
+            RTOL,
+            ATOL,
+        );
     }
 }
 
@@ -151,7 +154,13 @@ fn resnet50_logits_match_torchvision() {
     net.eval();
     for size in ["x224", "x193"] {
         let y = net.try_forward(&x(&o, size)).unwrap();
-        common::assert_close(&format!("resnet50 logits {size}"), &y, &out(&o, &format!("resnet50.logits.{size}")), RTOL, ATOL);
+        common::assert_close(
+            &format!("resnet50 logits {size}"),
+            &y,
+            &out(&o, &format!("resnet50.logits.{size}")),
+            RTOL,
+            ATOL,
+        );
     }
     // forward = forward_head ∘ forward_features, and train=false means eval even in train mode
     net.train();
@@ -192,48 +201,84 @@ fn train_mode_step_matches_torchvision() {
     assert_eq!(sd[k].int64_value(&[]), out(&o, &format!("resnet18.train.{k}")).int64_value(&[]), "{k}");
 }
 
+/// The seeded recipe of scripts/fixtures_resnet.py for state-dict entry `i` (`None`: not
+/// seeded): conv and fc weights `randn · sqrt(2 / fan_in)`, `fc.bias` `randn · 0.01`, and with
+/// `norms` every other 1-D `…weight` `1 + 0.1 · randn` and `…bias` `0.1 · randn`, each after
+/// `manual_seed(base + i)` (libtorch's generator gives the same numbers as torch's).
+fn seeded(base: i64, i: usize, k: &str, t: &Tensor, norms: bool) -> Option<Tensor> {
+    let randn = || {
+        tch::manual_seed(base + i as i64);
+        Tensor::randn(t.size(), (Kind::Float, Device::Cpu))
+    };
+    if t.dim() >= 2 {
+        let fan_in = t.size()[1..].iter().product::<i64>();
+        Some(randn() * (2.0 / fan_in as f64).sqrt())
+    } else if k == "fc.bias" {
+        Some(randn() * 0.01)
+    } else if norms && t.dim() == 1 && k.ends_with("weight") {
+        Some(randn() * 0.1 + 1.0)
+    } else if norms && t.dim() == 1 && k.ends_with("bias") {
+        Some(randn() * 0.1)
+    } else {
+        None
+    }
+}
+
+/// Fills `net` with the seeded recipe (the rest from `norms[prefix + key]`), checking each
+/// seeded tensor's sum against torch's.
+fn fill_seeded(net: &ResNet, st: &Value, name: &str, all: bool, norms: &HashMap<String, Tensor>) {
+    let base = st["seed_base"].as_i64().unwrap();
+    let sums = st["seeded_sums"][name].as_object().unwrap();
+    let _g = tch::no_grad_guard();
+    let mut n = 0;
+    for (i, (k, mut t)) in net.state_dict().into_iter().enumerate() {
+        match seeded(base, i, &k, &t, all) {
+            Some(w) => {
+                t.copy_(&w);
+                let ours = w.sum(Kind::Double).double_value(&[]);
+                let theirs = sums[&k].as_f64().unwrap();
+                assert!(
+                    (ours - theirs).abs() <= 1e-6 * (1.0 + theirs.abs()),
+                    "{name} {k}: seeded sum {ours} vs torch {theirs}"
+                );
+                n += 1;
+            }
+            None => t.copy_(&norms[&format!("{name}.{k}")]),
+        }
+    }
+    assert_eq!(n, sums.len(), "{name}: seeded tensors");
+}
+
 /// ResNeXt-50 and Wide ResNet-50-2: conv and fc weights made by libtorch's generator from a seed
 /// per key (the recipe of scripts/fixtures_resnet.py), norms from the fixture.
 #[test]
 fn resnext50_and_wide_resnet50_match_torchvision() {
     let _s = serial();
     let st = structure();
-    let base = st["seed_base"].as_i64().unwrap();
     let o = outputs();
     let norms = common::tensors("resnet/resnext.safetensors");
-    for (name, cfg) in [
-        ("resnext50_32x4d", ResNetConfig::resnext50_32x4d()),
-        ("wide_resnet50_2", ResNetConfig::wide_resnet50_2()),
-    ] {
+    for (name, cfg) in
+        [("resnext50_32x4d", ResNetConfig::resnext50_32x4d()), ("wide_resnet50_2", ResNetConfig::wide_resnet50_2())]
+    {
         let (_vs, net) = build(&cfg);
-        let sums = st["seeded_sums"][name].as_object().unwrap();
-        let _g = tch::no_grad_guard();
-        for (i, (k, mut t)) in net.state_dict().into_iter().enumerate() {
-            let seeded = if t.dim() >= 2 {
-                tch::manual_seed(base + i as i64);
-                let fan_in = t.size()[1..].iter().product::<i64>();
-                Some(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * (2.0 / fan_in as f64).sqrt())
-            } else if k == "fc.bias" {
-                tch::manual_seed(base + i as i64);
-                Some(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.01)
-            } else {
-                None
-            };
-            match seeded {
-                Some(w) => {
-                    t.copy_(&w);
-                    let ours = w.sum(Kind::Double).double_value(&[]);
-                    let theirs = sums[&k].as_f64().unwrap();
-                    assert!((ours - theirs).abs() <= 1e-6 * (1.0 + theirs.abs()), "{name} {k}: seeded sum {ours} vs torch {theirs}");
-                }
-                None => t.copy_(&norms[&format!("{name}.{k}")]),
-            }
-        }
-        assert_eq!(sums.len(), net.state_dict().iter().filter(|(k, t)| t.dim() >= 2 || k == "fc.bias").count());
+        fill_seeded(&net, &st, name, false, &norms);
         net.eval();
         let y = net.try_forward(&x(&o, "x193")).unwrap();
-        common::assert_close(&format!("{name} logits"), &y, &out(&o, &format!("{name}.logits.x193")), RTOL, ATOL);
+        let want = out(&o, &format!("{name}.logits.x193"));
+        common::assert_close(&format!("{name} logits"), &y, &want, RTOL, ATOL);
     }
+}
+
+/// ResNet-18 with `norm_layer=partial(nn.GroupNorm, 32)`, every tensor seeded.
+#[test]
+fn groupnorm_resnet18_matches_torchvision() {
+    let _s = serial();
+    let st = structure();
+    let o = outputs();
+    let (_vs, net) = build(&ResNetConfig::resnet18().norm(NormKind::GroupNorm { num_groups: 32 }));
+    fill_seeded(&net, &st, "resnet18_gn32", true, &HashMap::new());
+    let y = net.try_forward_t(&x(&o, "x193"), false).unwrap();
+    common::assert_close("resnet18 GroupNorm logits", &y, &out(&o, "resnet18_gn32.logits.x193"), RTOL, ATOL);
 }
 
 /// Same seed, same weights: modules are created and initialised in torchvision's order, with
@@ -258,7 +303,9 @@ fn init_after_a_seed_equals_torchvisions() {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + b.abs());
             assert!(close(sum, e["sum"].as_f64().unwrap()), "{case} {k}: sum {sum} vs {}", e["sum"]);
             assert!(close(abs, e["abs_sum"].as_f64().unwrap()), "{case} {k}: abs sum {abs} vs {}", e["abs_sum"]);
-            let first = Vec::<f64>::try_from(t.flatten(0, -1).narrow(0, 0, 4.min(t.numel() as i64)).to_kind(Kind::Double)).unwrap();
+            let first =
+                Vec::<f64>::try_from(t.flatten(0, -1).narrow(0, 0, 4.min(t.numel() as i64)).to_kind(Kind::Double))
+                    .unwrap();
             let want: Vec<f64> = e["first"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
             // serde_json parses floats to within an ulp; the values are float32 widened to f64
             for (a, b) in first.iter().zip(&want) {
@@ -346,7 +393,7 @@ fn registry_lists_unique_names_and_builds_by_name() {
     assert_eq!(registry::model_info("resnet50").unwrap().default_input, [224, 224]);
 
     let vs = VarStore::new(Device::Cpu);
-    let err = create_model("resnet51", &vs.root(), &ModelOptions::default()).err().expect("unknown model");
+    let err = create_model("resnet51", &vs.root(), &ModelOptions::default()).expect_err("unknown model");
     match &err {
         Error::Unknown { what, name, hint } => {
             assert_eq!((*what, name.as_str()), ("model", "resnet51"));
@@ -368,5 +415,10 @@ fn registry_lists_unique_names_and_builds_by_name() {
     assert_eq!(f.size(), [1, 2048, 4, 4]);
     let y = m.forward_head(&f, false).unwrap();
     common::assert_close("registry model: head(features) = forward", &y, &m.try_forward(&xs).unwrap(), 0.0, 0.0);
-    assert!(create_model("resnet18", &(vs.root() / "bad"), &ModelOptions::default().replace_stride_with_dilation([true; 3])).is_err());
+    assert!(create_model(
+        "resnet18",
+        &(vs.root() / "bad"),
+        &ModelOptions::default().replace_stride_with_dilation([true; 3])
+    )
+    .is_err());
 }

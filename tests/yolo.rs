@@ -73,7 +73,9 @@ fn structure_matches(what: &str, model: &dyn tchvision::nn::Module, fx: &serde_j
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect()))
+        .map(|e| {
+            (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect())
+        })
         .collect();
     assert_eq!(sd, want, "{what}: state_dict keys, shapes and order");
     assert_eq!(model.num_parameters(), fx["num_parameters"].as_i64().unwrap(), "{what}: parameter count");
@@ -105,10 +107,9 @@ fn paper_network_structure_output_and_parameter_count() {
     assert_eq!(model.num_parameters(), paper_param_count(false, 4096, 7, 2, 20));
     assert_eq!(model.num_parameters(), 271_703_550);
 
-    model.eval();
-    let y = tch::no_grad(|| model.try_forward(&Tensor::zeros([1, 3, 448, 448], (Kind::Float, Device::Cpu)))).unwrap();
-    assert_eq!(y.size(), [1, 7, 7, 30]);
     assert_eq!(model.num_classes(), 20);
+    // The output [N, 7, 7, 30] of a 448×448 input: parity_paper_network_at_448 (the same network
+    // with a narrower hidden layer, to keep this test light).
 }
 
 #[test]
@@ -286,6 +287,7 @@ fn check_parity(name: &str, model: &dyn tchvision::nn::Module) {
     assert!((input_sum - m["input_sum"].as_f64().unwrap()).abs() < 1e-6 * input_sum);
     model.eval();
     let y = tch::no_grad(|| model.try_forward(&x)).unwrap();
+    assert_eq!(y.size(), [1, 7, 7, 30], "{name}: [N, S, S, 5B + C]");
     let w = &want[name];
     let scale = w.abs().max().double_value(&[]);
     common::assert_close(name, &y, w, 1e-3, 1e-4 * scale);
@@ -374,17 +376,17 @@ fn trains_on_the_loss() {
         vec![TargetBox { bbox: [0.5, 0.3, 0.9, 0.9], class_index: 0 }],
     ];
     let t = encode_targets(&targets, &cfg.layout(), Device::Cpu).unwrap();
-    let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 1e-3).unwrap();
+    let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 3e-3).unwrap();
     let mut first = None;
     let mut last = 0.0;
-    for _ in 0..30 {
+    for _ in 0..8 {
         let y = model.try_forward(&x).unwrap();
         let loss = yolo_v1_loss(&y, &t, &cfg.layout(), &LossConfig::default()).unwrap();
         opt.backward_step(&loss.total);
         last = loss.total.double_value(&[]);
         first.get_or_insert(last);
     }
-    assert!(last.is_finite() && last < 0.5 * first.unwrap(), "the loss went from {first:?} to {last}");
+    assert!(last.is_finite() && last < 0.6 * first.unwrap(), "the loss went from {first:?} to {last}");
 }
 
 #[test]

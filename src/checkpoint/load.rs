@@ -205,13 +205,14 @@ pub struct PrefixHint {
 }
 
 impl PrefixHint {
-    /// The options to set, in words: `add_prefix "resnet50."`, `strip_prefix "module."`, or both.
+    /// The options to set, in words, with the `tchvision load` flags: `add_prefix "resnet50."
+    /// (--prefix resnet50.)`, `strip_prefix "module." (--strip-prefix module.)`, or both.
     pub fn advice(&self) -> String {
         match (self.file_prefix.is_empty(), self.model_prefix.is_empty()) {
-            (true, _) => format!("add_prefix \"{}\" (--add-prefix {})", self.model_prefix, self.model_prefix),
+            (true, _) => format!("add_prefix \"{}\" (--prefix {})", self.model_prefix, self.model_prefix),
             (false, true) => format!("strip_prefix \"{}\" (--strip-prefix {})", self.file_prefix, self.file_prefix),
             (false, false) => format!(
-                "strip_prefix \"{}\" and add_prefix \"{}\" (--strip-prefix {} --add-prefix {})",
+                "strip_prefix \"{}\" and add_prefix \"{}\" (--strip-prefix {} --prefix {})",
                 self.file_prefix, self.model_prefix, self.file_prefix, self.model_prefix
             ),
         }

@@ -7,7 +7,7 @@
 //!   the tar format of PyTorch < 0.4). The formats are those of `torch/serialization.py`; the
 //!   pickles are read by a restricted unpickler ([`pickle`]) that, like
 //!   `torch.load(weights_only=True)`, imports and runs nothing and refuses every global but
-//!   the tensor-rebuilding ones with [`Error::ForbiddenGlobal`](crate::Error::ForbiddenGlobal).
+//!   the tensor-rebuilding ones with [`Error::ForbiddenGlobal`].
 //! * [`save_pth`] writes a state dict as `torch.save` does (zip format), atomically.
 //!
 //! The result of a read is a [`Checkpoint`]: the state dict in file order (tensors that shared a
@@ -89,8 +89,10 @@ pub struct ReadOptions {
     /// `map_location` does). Default: CPU.
     pub device: tch::Device,
     /// The key of the state dict in a nested checkpoint (a dotted path such as `ema.model`
-    /// reaches into nested dicts). `None`: look under `state_dict`, `model`,
-    /// `model_state_dict` and `net`, else take the top level.
+    /// reaches into nested dicts). `None`: the first of `state_dict`, `model`,
+    /// `model_state_dict` and `net` that holds tensors; else, when the top level holds no tensor
+    /// but exactly one of its entries is a dict of tensors (`ema`, `weights`, …), that entry;
+    /// else the top level itself.
     pub state_dict_key: Option<String>,
     /// Strip a leading `module.` from every key when all keys have it (checkpoints of
     /// `DataParallel`/`DistributedDataParallel` models). Default: true.

@@ -473,9 +473,9 @@ impl Arena {
             Value::Bytes(b) => Key::Bytes(b.clone()),
             Value::Global(g) => Key::Global(g.clone()),
             Value::Obj(id) => match self.objs.get(*id) {
-                Some(Obj::Tuple(items)) => {
-                    Key::Tuple(items.iter().map(|i| self.key(i, depth + 1, work)).collect::<std::result::Result<_, _>>()?)
-                }
+                Some(Obj::Tuple(items)) => Key::Tuple(
+                    items.iter().map(|i| self.key(i, depth + 1, work)).collect::<std::result::Result<_, _>>()?,
+                ),
                 Some(Obj::List(_)) | Some(Obj::Dict(..)) | Some(Obj::Set(_)) => {
                     return Err(format!("unhashable dict key of type {}", self.type_name(v)))
                 }
@@ -554,9 +554,10 @@ impl<'a> Unpickler<'a> {
 
     /// Charges `n` units of copy work.
     fn charge(&mut self, n: usize) -> Result<()> {
-        self.budget = self.budget.checked_sub(n).ok_or_else(|| {
-            self.err("too much work for the input's size (memo references copied over and over?)")
-        })?;
+        self.budget = self
+            .budget
+            .checked_sub(n)
+            .ok_or_else(|| self.err("too much work for the input's size (memo references copied over and over?)"))?;
         Ok(())
     }
 
@@ -568,10 +569,10 @@ impl<'a> Unpickler<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(self.err(format!(
-                "truncated: needs {n} more bytes, {} left",
-                self.data.len().saturating_sub(self.pos)
-            ))),
+            None => {
+                Err(self
+                    .err(format!("truncated: needs {n} more bytes, {} left", self.data.len().saturating_sub(self.pos))))
+            }
         }
     }
 
@@ -713,7 +714,8 @@ impl<'a> Unpickler<'a> {
                 }
                 b'h' | b'j' => {
                     let i = if op == b'h' { self.u8()? as u32 } else { self.u32()? };
-                    let v = self.memo.get(&i).cloned().ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
+                    let v =
+                        self.memo.get(&i).cloned().ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
                     self.push(v);
                 }
                 b'p' | b'g' => {
@@ -726,8 +728,11 @@ impl<'a> Unpickler<'a> {
                         let v = self.top()?.clone();
                         self.memo.insert(i, v);
                     } else {
-                        let v =
-                            self.memo.get(&i).cloned().ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
+                        let v = self
+                            .memo
+                            .get(&i)
+                            .cloned()
+                            .ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
                         self.push(v);
                     }
                 }
@@ -982,7 +987,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of items"));
         }
         let target = self.top()?.clone();
@@ -1065,7 +1070,11 @@ impl<'a> Unpickler<'a> {
     fn rebuild_tensor(&mut self, func: &str, a: &[Value], dtype: Option<DType>) -> Result<Value> {
         let storage = match self.arena.get(&a[0]) {
             Some(Obj::Storage(s)) => s.clone(),
-            _ => return Err(self.err(format!("{func}: first argument is a {}, not a storage", self.arena.type_name(&a[0])))),
+            _ => {
+                return Err(
+                    self.err(format!("{func}: first argument is a {}, not a storage", self.arena.type_name(&a[0])))
+                )
+            }
         };
         let offset = self.int_arg("storage offset", &a[1])?;
         let size = self.ints("size", &a[2])?;
@@ -1154,7 +1163,9 @@ impl<'a> Unpickler<'a> {
                     _ => false,
                 };
                 let bytes: Vec<u8> = if latin1 {
-                    s.chars().map(|c| u8::try_from(c as u32).map_err(|_| self.err("latin1: char > 255"))).collect::<Result<_>>()?
+                    s.chars()
+                        .map(|c| u8::try_from(c as u32).map_err(|_| self.err("latin1: char > 255")))
+                        .collect::<Result<_>>()?
                 } else {
                     s.as_bytes().to_vec()
                 };
@@ -1246,7 +1257,9 @@ mod tests {
         p.extend_from_slice(&(-2i32).to_le_bytes());
         p.push(b'G');
         p.extend_from_slice(&3.5f64.to_be_bytes());
-        p.extend_from_slice(&[0x8c, 1, b'x', b'N', 0x88, b'e', b'X', 1, 0, 0, 0, b'b', b'K', 1, b'K', 2, 0x86, b'u', b'.']);
+        p.extend_from_slice(&[
+            0x8c, 1, b'x', b'N', 0x88, b'e', b'X', 1, 0, 0, 0, b'b', b'K', 1, b'K', 2, 0x86, b'u', b'.',
+        ]);
         let r = run(&p).unwrap();
         let (kind, d) = r.arena.dict(&r.root).unwrap();
         assert_eq!(kind, DictKind::Dict);

@@ -89,12 +89,28 @@ pub fn read_pth(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
     // SAFETY: the map is read-only and lives for this call; as with any memory map, a file
     // truncated by another process while it is read is outside what we can guard against.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-    read_impl(&map, &name, opts)
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    // Once a storage's bytes are copied into its tensor, its mapped pages are handed back, so
+    // the resident memory peaks near the tensors' size rather than twice the file's.
+    let release = |slice: &[u8]| {
+        #[cfg(unix)]
+        if let Some(offset) = (slice.as_ptr() as usize).checked_sub(map.as_ptr() as usize) {
+            if offset.saturating_add(slice.len()) <= map.len() {
+                // SAFETY: a read-only file mapping: dropped pages are faulted back in from the
+                // file if read again; no slice of them is used after this call.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, slice.len()) };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = slice;
+    };
+    read_impl(&map, &name, opts, &release)
 }
 
 /// Reads a `.pth` checkpoint from memory (errors name the file `<memory>`).
 pub fn read_pth_bytes(bytes: &[u8], opts: &ReadOptions) -> Result<Checkpoint> {
-    read_impl(bytes, "<memory>", opts)
+    read_impl(bytes, "<memory>", opts, &|_| {})
 }
 
 /// Where the bytes of each storage are.
@@ -108,7 +124,8 @@ impl<'a> Storages<'a> {
         match self {
             Storages::Zip { zip, prefix } => {
                 let name = format!("{prefix}/data/{key}");
-                let entry = zip.find(&name).ok_or_else(|| fmt_err(path, format!("storage record `{name}` is missing")))?;
+                let entry =
+                    zip.find(&name).ok_or_else(|| fmt_err(path, format!("storage record `{name}` is missing")))?;
                 zip.read(entry, path)
             }
             Storages::Map(m) => m
@@ -126,13 +143,17 @@ struct Parsed<'a> {
     big_endian: bool,
 }
 
-fn read_impl(bytes: &[u8], path: &str, opts: &ReadOptions) -> Result<Checkpoint> {
+/// Called with each slice of the input once its bytes have been copied into a tensor: a
+/// memory-mapped file hands those pages back to the kernel.
+type Release<'r> = &'r dyn Fn(&[u8]);
+
+fn read_impl(bytes: &[u8], path: &str, opts: &ReadOptions, release: Release<'_>) -> Result<Checkpoint> {
     let parsed = match detect_format(bytes) {
         Some(Format::Zip) => parse_zip(bytes, path)?,
         Some(Format::Tar) => parse_tar(bytes, path)?,
         _ => parse_legacy(bytes, path)?,
     };
-    materialize(parsed, bytes.len() as u64, path, opts)
+    materialize(parsed, bytes.len() as u64, path, opts, release)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +196,8 @@ fn storage_pid(arena: &Arena, pid: &Value, path: &str) -> Result<StorageRef> {
     if let Some(view) = items.get(5) {
         if !matches!(view, Value::None) {
             // (view_key, offset, view_size): a view of the root storage (PyTorch < 1.0).
-            let v = arena.seq(view).filter(|v| v.len() == 3).ok_or_else(|| fmt_err(path, "bad storage view metadata"))?;
+            let v =
+                arena.seq(view).filter(|v| v.len() == 3).ok_or_else(|| fmt_err(path, "bad storage view metadata"))?;
             match (&v[1], &v[2]) {
                 (Value::Int(off), Value::Int(size)) if *off >= 0 && *size >= 0 => {
                     storage.view_offset = u64::try_from(*off).map_err(|_| fmt_err(path, "view offset out of range"))?;
@@ -454,10 +476,8 @@ fn parse_legacy<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
             seen.get(&key).ok_or_else(|| fmt_err(path, format!("storage `{key}` is not referenced by the pickle")))?;
         let count = le64(bytes, pos).ok_or_else(|| fmt_err(path, format!("storage `{key}`: truncated file")))?;
         pos += 8;
-        let nbytes = count
-            .checked_mul(dtype.size as u64)
-            .filter(|&n| n <= (bytes.len() - pos) as u64)
-            .ok_or_else(|| {
+        let nbytes =
+            count.checked_mul(dtype.size as u64).filter(|&n| n <= (bytes.len() - pos) as u64).ok_or_else(|| {
                 fmt_err(
                     path,
                     format!("storage `{key}`: {count} elements of {} bytes past the end of the file", dtype.size),
@@ -566,7 +586,8 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
     while i < n {
         let rec = simple_pickle(&storages_b[pos..], path, "storages")?;
         pos += rec.end;
-        let items = rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad storage record"))?;
+        let items =
+            rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad storage record"))?;
         let key = as_str(&items[0]).ok_or_else(|| fmt_err(path, "bad storage key"))?;
         let location = as_str(&items[1]).unwrap_or_default();
         let dtype = storage_dtype(&items[2]).ok_or_else(|| fmt_err(path, format!("storage `{key}`: unknown type")))?;
@@ -588,7 +609,9 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
         let (Some(target), Some(root)) = (as_str(&t[0]), as_str(&t[1])) else {
             return Err(fmt_err(path, "bad storage view"));
         };
-        let (Value::Int(off), Value::Int(numel)) = (&t[2], &t[3]) else { return Err(fmt_err(path, "bad storage view")) };
+        let (Value::Int(off), Value::Int(numel)) = (&t[2], &t[3]) else {
+            return Err(fmt_err(path, "bad storage view"));
+        };
         let off = u64::try_from(*off).map_err(|_| fmt_err(path, "bad storage view"))?;
         let numel = u64::try_from(*numel).map_err(|_| fmt_err(path, "bad storage view"))?;
         views.insert(target, (root, off, numel));
@@ -613,7 +636,8 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
     while i < n {
         let rec = simple_pickle(&tensors_b[pos..], path, "tensors")?;
         pos += rec.end;
-        let items = rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad tensor record"))?;
+        let items =
+            rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad tensor record"))?;
         let key = as_str(&items[0]).ok_or_else(|| fmt_err(path, "bad tensor key"))?;
         let skey = as_str(&items[1]).ok_or_else(|| fmt_err(path, "bad tensor storage key"))?;
         // ndim: a 4-byte int and 4 bytes of padding (older writers stored it in 8 bytes).
@@ -674,14 +698,11 @@ fn has_tensor(arena: &Arena, dict: &Value) -> bool {
     arena.dict(dict).is_some_and(|(_, d)| d.items().iter().any(|(_, v)| matches!(arena.get(v), Some(Obj::Tensor(_)))))
 }
 
-/// Finds the state dict: returns it, the key it was found under, and the other top-level
-/// entries.
-fn locate<'v>(
-    arena: &'v Arena,
-    root: &'v Value,
-    opts: &ReadOptions,
-    path: &str,
-) -> Result<(&'v Value, Option<String>, Vec<(String, String)>)> {
+/// The state dict: the dict, the key it was found under, and the other top-level entries.
+type Located<'v> = (&'v Value, Option<String>, Vec<(String, String)>);
+
+/// Finds the state dict.
+fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str) -> Result<Located<'v>> {
     let Some((_, top)) = arena.dict(root) else {
         return Err(fmt_err(path, format!("the checkpoint holds a {}, not a dict of tensors", arena.type_name(root))));
     };
@@ -710,7 +731,9 @@ fn locate<'v>(
             Some(v) => {
                 Err(fmt_err(path, format!("checkpoint entry `{want}` is a {}, not a state dict", arena.type_name(v))))
             }
-            None => Err(fmt_err(path, format!("no entry `{want}` in the checkpoint (top-level keys: {})", keys.join(", ")))),
+            None => {
+                Err(fmt_err(path, format!("no entry `{want}` in the checkpoint (top-level keys: {})", keys.join(", "))))
+            }
         };
     }
     for key in STATE_DICT_KEYS {
@@ -736,7 +759,13 @@ struct Base {
     swap_unit: usize,
 }
 
-fn materialize(parsed: Parsed<'_>, input_len: u64, path: &str, opts: &ReadOptions) -> Result<Checkpoint> {
+fn materialize(
+    parsed: Parsed<'_>,
+    input_len: u64,
+    path: &str,
+    opts: &ReadOptions,
+    release: Release<'_>,
+) -> Result<Checkpoint> {
     let Parsed { format, pickled, storages, big_endian } = parsed;
     let arena = &pickled.arena;
     let (sd, state_dict_key, mut other) = locate(arena, &pickled.root, opts, path)?;
@@ -766,101 +795,122 @@ fn materialize(parsed: Parsed<'_>, input_len: u64, path: &str, opts: &ReadOption
     }
     other.extend(inner_other);
 
-    let mut bases: HashMap<String, Base> = HashMap::new();
-    let mut budget = input_len.saturating_mul(MAX_INFLATE_RATIO);
+    let mut builder = Builder {
+        storages: &storages,
+        bases: HashMap::new(),
+        borrowed_budget: input_len,
+        owned_budget: input_len.saturating_mul(MAX_INFLATE_RATIO),
+        big_endian,
+        path,
+        device: opts.device,
+        release,
+    };
     let mut tensors = Vec::with_capacity(descs.len().min(input_len as usize));
     for (key, t) in descs {
-        let tensor = build_tensor(&key, t, &storages, &mut bases, &mut budget, big_endian, path, opts.device)?;
+        let tensor = builder.tensor(&key, t)?;
         tensors.push((key, tensor));
     }
     Ok(Checkpoint { format, tensors, other, state_dict_key })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_tensor(
-    key: &str,
-    t: &TensorDesc,
-    storages: &Storages<'_>,
-    bases: &mut HashMap<String, Base>,
-    budget: &mut u64,
+/// Makes the tensors: one base per storage, every tensor a checked `as_strided` view of it.
+struct Builder<'s, 'a> {
+    storages: &'s Storages<'a>,
+    bases: HashMap<String, Base>,
+    /// Bytes that may still be copied out of the input (stored records never overlap).
+    borrowed_budget: u64,
+    /// Bytes that may still be inflated.
+    owned_budget: u64,
     big_endian: bool,
-    path: &str,
+    path: &'s str,
     device: Device,
-) -> Result<Tensor> {
-    let err = |m: String| fmt_err(path, format!("`{key}`: {m}"));
-    let torch = |e: tch::TchError| Error::torch(format!("{path}: building tensor `{key}`"), e);
-    let kind = t.dtype.kind.ok_or_else(|| err(format!("dtype torch.{} is not supported by tch", t.dtype.name)))?;
-    let s = &t.storage;
+    release: Release<'s>,
+}
 
-    // Bounds: the storage (in the tensor's dtype) must hold every element the view reaches.
-    let sbytes = s.numel.checked_mul(s.dtype.size as u64).ok_or_else(|| err("storage size overflows".into()))?;
-    let elems = (sbytes / t.dtype.size as u64) as i128;
-    let mut extent: i128 = 0;
-    let mut numel: i128 = 1;
-    for (&n, &st) in t.size.iter().zip(&t.stride) {
-        if n < 0 || st < 0 {
-            return Err(err(format!("negative size or stride (size {:?}, stride {:?})", t.size, t.stride)));
-        }
-        numel = numel.saturating_mul(n as i128);
-        if n > 0 {
-            extent = extent.saturating_add((n as i128 - 1).saturating_mul(st as i128));
-        }
-    }
-    if t.offset < 0 {
-        return Err(err(format!("negative storage offset {}", t.offset)));
-    }
-    if numel == 0 {
-        return Tensor::f_empty(&t.size, (kind, device)).map_err(torch);
-    }
-    let needed = extent.saturating_add(t.offset as i128).saturating_add(1);
-    if needed > elems {
-        return Err(err(format!(
-            "storage `{}` holds {elems} elements, but size {:?}, stride {:?} and offset {} need {needed}",
-            s.key, t.size, t.stride, t.offset
-        )));
-    }
+impl Builder<'_, '_> {
+    fn tensor(&mut self, key: &str, t: &TensorDesc) -> Result<Tensor> {
+        let (path, device, big_endian) = (self.path, self.device, self.big_endian);
+        let err = |m: String| fmt_err(path, format!("`{key}`: {m}"));
+        let torch = |e: tch::TchError| Error::torch(format!("{path}: building tensor `{key}`"), e);
+        let kind = t.dtype.kind.ok_or_else(|| err(format!("dtype torch.{} is not supported by tch", t.dtype.name)))?;
+        let s = &t.storage;
 
-    let unit = t.dtype.swap_unit();
-    if !bases.contains_key(&s.key) {
-        let bytes = storages.get(&s.key, path)?;
-        let len = bytes.len() as u64;
-        *budget = budget.checked_sub(len).ok_or_else(|| err("storages larger than the file allows".into()))?;
-        let mut base = if big_endian && unit > 1 {
-            let mut v = bytes.to_vec();
-            v.truncate(v.len() - v.len() % unit);
-            for c in v.chunks_exact_mut(unit) {
-                c.reverse();
+        // Bounds: the storage (in the tensor's dtype) must hold every element the view reaches.
+        let sbytes = s.numel.checked_mul(s.dtype.size as u64).ok_or_else(|| err("storage size overflows".into()))?;
+        let elems = (sbytes / t.dtype.size as u64) as i128;
+        let mut extent: i128 = 0;
+        let mut numel: i128 = 1;
+        for (&n, &st) in t.size.iter().zip(&t.stride) {
+            if n < 0 || st < 0 {
+                return Err(err(format!("negative size or stride (size {:?}, stride {:?})", t.size, t.stride)));
             }
-            Tensor::f_from_data_size(&v, &[v.len() as i64], Kind::Uint8).map_err(torch)?
-        } else {
-            Tensor::f_from_data_size(&bytes, &[bytes.len() as i64], Kind::Uint8).map_err(torch)?
-        };
-        if device != Device::Cpu {
-            base = base.f_to(device).map_err(torch)?;
+            numel = numel.saturating_mul(n as i128);
+            if n > 0 {
+                extent = extent.saturating_add((n as i128 - 1).saturating_mul(st as i128));
+            }
         }
-        bases.insert(s.key.clone(), Base { tensor: base, swap_unit: unit });
+        if t.offset < 0 {
+            return Err(err(format!("negative storage offset {}", t.offset)));
+        }
+        if numel == 0 {
+            return Tensor::f_empty(&t.size, (kind, device)).map_err(torch);
+        }
+        let needed = extent.saturating_add(t.offset as i128).saturating_add(1);
+        if needed > elems {
+            return Err(err(format!(
+                "storage `{}` holds {elems} elements, but size {:?}, stride {:?} and offset {} need {needed}",
+                s.key, t.size, t.stride, t.offset
+            )));
+        }
+
+        let unit = t.dtype.swap_unit();
+        if !self.bases.contains_key(&s.key) {
+            let bytes = self.storages.get(&s.key, path)?;
+            let len = bytes.len() as u64;
+            let budget =
+                if matches!(bytes, Cow::Borrowed(_)) { &mut self.borrowed_budget } else { &mut self.owned_budget };
+            *budget = budget.checked_sub(len).ok_or_else(|| err("storages larger than the file allows".into()))?;
+            let mut base = if big_endian && unit > 1 {
+                let mut v = bytes.to_vec();
+                v.truncate(v.len() - v.len() % unit);
+                for c in v.chunks_exact_mut(unit) {
+                    c.reverse();
+                }
+                Tensor::f_from_data_size(&v, &[v.len() as i64], Kind::Uint8).map_err(torch)?
+            } else {
+                Tensor::f_from_data_size(&bytes, &[bytes.len() as i64], Kind::Uint8).map_err(torch)?
+            };
+            if let Cow::Borrowed(mapped) = bytes {
+                (self.release)(mapped);
+            }
+            if device != Device::Cpu {
+                base = base.f_to(device).map_err(torch)?;
+            }
+            self.bases.insert(s.key.clone(), Base { tensor: base, swap_unit: unit });
+        }
+        let base = &self.bases[&s.key];
+        if big_endian && base.swap_unit != unit && unit > 1 {
+            return Err(err(format!("storage `{}` is viewed with dtypes of different byte order units", s.key)));
+        }
+        let start =
+            s.view_offset.checked_mul(s.dtype.size as u64).ok_or_else(|| err("view offset overflows".into()))?;
+        let have = base.tensor.size()[0] as u64;
+        if start.checked_add(sbytes).is_none_or(|e| e > have) {
+            return Err(err(format!(
+                "storage `{}` has {have} bytes in the file, but is declared to hold {} elements of torch.{} ({sbytes} bytes)",
+                s.key, s.numel, s.dtype.name
+            )));
+        }
+        // `as_strided` offsets count from the start of the base storage, in the tensor's dtype.
+        let el = t.dtype.size as u64;
+        if start % el != 0 {
+            return Err(err(format!("storage view offset {start} is not a multiple of the element size {el}")));
+        }
+        let usable = start + sbytes - sbytes % el;
+        let bytes = base.tensor.f_narrow(0, 0, usable as i64).map_err(torch)?;
+        let typed = if kind == Kind::Uint8 { bytes } else { bytes.f_view_dtype(kind).map_err(torch)? };
+        typed.f_as_strided(&t.size, &t.stride, Some(t.offset + (start / el) as i64)).map_err(torch)
     }
-    let base = &bases[&s.key];
-    if big_endian && base.swap_unit != unit && unit > 1 {
-        return Err(err(format!("storage `{}` is viewed with dtypes of different byte order units", s.key)));
-    }
-    let start = s.view_offset.checked_mul(s.dtype.size as u64).ok_or_else(|| err("view offset overflows".into()))?;
-    let have = base.tensor.size()[0] as u64;
-    if start.checked_add(sbytes).is_none_or(|e| e > have) {
-        return Err(err(format!(
-            "storage `{}` has {have} bytes in the file, but is declared to hold {} elements of torch.{} ({sbytes} bytes)",
-            s.key, s.numel, s.dtype.name
-        )));
-    }
-    // `as_strided` offsets count from the start of the base storage, in the tensor's dtype.
-    let el = t.dtype.size as u64;
-    if start % el != 0 {
-        return Err(err(format!("storage view offset {start} is not a multiple of the element size {el}")));
-    }
-    let usable = start + sbytes - sbytes % el;
-    let bytes = base.tensor.f_narrow(0, 0, usable as i64).map_err(torch)?;
-    let typed = if kind == Kind::Uint8 { bytes } else { bytes.f_view_dtype(kind).map_err(torch)? };
-    typed.f_as_strided(&t.size, &t.stride, Some(t.offset + (start / el) as i64)).map_err(torch)
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use crate::error::{Error, Result, TorchResultExt};
 fn check_boxes(what: &str, boxes: &Tensor) -> Result<()> {
     let size = boxes.size();
     if size.last() != Some(&4) {
-        return Err(Error::InvalidArgument(format!("{what}: expected boxes of shape [..., 4] (x1, y1, x2, y2), got {size:?}")));
+        return Err(Error::InvalidArgument(format!(
+            "{what}: expected boxes of shape [..., 4] (x1, y1, x2, y2), got {size:?}"
+        )));
     }
     if !boxes.is_floating_point() {
         return Err(Error::InvalidArgument(format!(

@@ -60,11 +60,8 @@ pub fn detect_images<P: AsRef<Path>>(
         )));
     }
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io { path: out_dir.display().to_string(), source })?;
-    let (device, kind) = model
-        .named_parameters()
-        .first()
-        .map(|(_, t)| (t.device(), t.kind()))
-        .unwrap_or((Device::Cpu, Kind::Float));
+    let (device, kind) =
+        model.named_parameters().first().map(|(_, t)| (t.device(), t.kind())).unwrap_or((Device::Cpu, Kind::Float));
     let side = model.input_size();
     let layout = model.layout();
     let names = model.class_names();
@@ -81,8 +78,10 @@ pub fn detect_images<P: AsRef<Path>>(
         let x = imageio::resize_to(&img.f_to_device(device).ctx(ctx("moving to the device"))?, side, side)?;
         let mut x = x.f_div_scalar(255.0).and_then(|t| t.f_clamp(0.0, 1.0)).ctx(ctx("scaling"))?;
         if let Some((mean, std)) = norm {
-            let m = Tensor::f_from_slice(&mean).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_to_device(device));
-            let s = Tensor::f_from_slice(&std).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_to_device(device));
+            let m =
+                Tensor::f_from_slice(&mean).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_to_device(device));
+            let s =
+                Tensor::f_from_slice(&std).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_to_device(device));
             let (m, s) = (m.ctx(ctx("normalising"))?, s.ctx(ctx("normalising"))?);
             x = x
                 .f_sub(&m.f_view([3, 1, 1]).ctx("view")?)
@@ -102,7 +101,13 @@ pub fn detect_images<P: AsRef<Path>>(
         }
         let output = out_dir.join(name);
         imageio::save_png(&output, &drawn)?;
-        results.push(ImageDetections { image: path.display().to_string(), detections: dets, width: w, height: h, output });
+        results.push(ImageDetections {
+            image: path.display().to_string(),
+            detections: dets,
+            width: w,
+            height: h,
+            output,
+        });
     }
     Ok(results)
 }

@@ -70,7 +70,11 @@ const GAP: u32 = 1;
 /// The 5×7 bitmap of `ch` (capitals as small letters; characters outside the font as `?`).
 pub fn glyph(ch: char) -> [u8; 7] {
     let ch = ch.to_ascii_lowercase();
-    FONT.iter().find(|(c, _)| *c == ch).or_else(|| FONT.iter().find(|(c, _)| *c == '?')).map(|(_, g)| *g).unwrap_or([0; 7])
+    FONT.iter()
+        .find(|(c, _)| *c == ch)
+        .or_else(|| FONT.iter().find(|(c, _)| *c == '?'))
+        .map(|(_, g)| *g)
+        .unwrap_or([0; 7])
 }
 
 /// The colour of class `index`: 20 distinct colours, then hues spaced by the golden angle.
@@ -142,7 +146,14 @@ pub fn draw_text(image: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32, c
         for (row, bits) in g.iter().enumerate() {
             for col in 0..GLYPH_W as i64 {
                 if bits & (0x10 >> col) != 0 {
-                    fill_rect(image, gx + col * s, y + row as i64 * s, gx + (col + 1) * s, y + (row as i64 + 1) * s, color);
+                    fill_rect(
+                        image,
+                        gx + col * s,
+                        y + row as i64 * s,
+                        gx + (col + 1) * s,
+                        y + (row as i64 + 1) * s,
+                        color,
+                    );
                 }
             }
         }

@@ -31,7 +31,8 @@
 //! * **The confidence target** of the responsible predictor is its IoU with the object, detached
 //!   (the paper: "we want the confidence score to equal the IoU"), or 1 with
 //!   [`ConfidenceTarget::One`].
-//! * **Width and height** follow the layout's `sqrt_wh` (see [`crate::detection::decode`]): with
+//! * **Width and height** follow the layout's `sqrt_wh` (see
+//!   [`crate::detection::decode`](mod@crate::detection::decode)): with
 //!   it (the default) the prediction is √w and is compared with √ŵ directly; without it the
 //!   prediction is w, and `sign(w)·√(|w| + 1e-6)` is compared with √ŵ (finite gradient at 0).
 //! * Predictions are used raw (the paper's last layer is linear): no sigmoid, no softmax.
@@ -149,7 +150,12 @@ pub fn encode_targets(targets: &[Vec<TargetBox>], layout: &YoloLayout, device: D
 /// The paper's loss of `predictions` (`[N, S, S, B·5 + C]` or flat, as the network outputs
 /// them) against a target encoded by [`encode_targets`] (`[N, S, S, 5 + C]`). See the module
 /// docs for every rule.
-pub fn yolo_v1_loss(predictions: &Tensor, target: &Tensor, layout: &YoloLayout, config: &LossConfig) -> Result<YoloLoss> {
+pub fn yolo_v1_loss(
+    predictions: &Tensor,
+    target: &Tensor,
+    layout: &YoloLayout,
+    config: &LossConfig,
+) -> Result<YoloLoss> {
     let p = layout.reshape_output(predictions)?;
     let (n, s, b, c) = (p.size()[0], layout.grid_size, layout.num_boxes, layout.num_classes);
     if target.size() != [n, s, s, 5 + c] {

@@ -3,9 +3,9 @@
 //! [`crate::models::yolo`].
 //!
 //! * [`boxes`]: box areas, IoU ([`box_iou`]) and conversions, with well-defined edge cases.
-//! * [`nms`]: greedy non-maximum suppression on tensors ([`nms()`], [`batched_nms`]), as
+//! * [`nms`](mod@nms): greedy non-maximum suppression on tensors ([`nms()`], [`batched_nms`]), as
 //!   torchvision's, with a documented tie rule.
-//! * [`decode`]: the output layout ([`YoloLayout`]) and [`decode()`]: scores, thresholds,
+//! * [`decode`](mod@decode): the output layout ([`YoloLayout`]) and [`decode()`]: scores, thresholds,
 //!   per-class NMS, boxes in image pixels.
 //! * [`loss`]: the paper's sum-squared-error loss, for fine-tuning.
 //! * [`draw`]: boxes and labels drawn on an image with a built-in bitmap font.

@@ -121,11 +121,12 @@ fn run(boxes: &Tensor, scores: &Tensor, idxs: Option<&Tensor>, iou_threshold: f6
         None => vec![(0..k).collect()],
         Some(idxs) => {
             let cats: Vec<i64> = Vec::<i64>::try_from(
-                idxs.f_to_kind(Kind::Int64).ctx("nms")?.f_to_device(Device::Cpu).ctx("nms")?.f_index_select(
-                    0,
-                    &Tensor::f_from_slice(&order_cpu).ctx("nms")?,
-                )
-                .ctx("nms")?,
+                idxs.f_to_kind(Kind::Int64)
+                    .ctx("nms")?
+                    .f_to_device(Device::Cpu)
+                    .ctx("nms")?
+                    .f_index_select(0, &Tensor::f_from_slice(&order_cpu).ctx("nms")?)
+                    .ctx("nms")?,
             )
             .map_err(|e| Error::torch("batched_nms: reading categories", e))?;
             let mut map: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();

@@ -9,6 +9,13 @@
 //!   node inside), repeated calls (`layer1.0.relu_1`), functional steps (`layer1.0.add`,
 //!   `flatten`) and the input `x`. It works for every [`Module`]: containers forward through
 //!   [`Module::try_forward_rec`], and a module that does not override it is one leaf node.
+//!   Each node's output is the value it computed. torchvision's extractor differs on one
+//!   point: its `ReLU(inplace=True)` overwrites the output of the node it consumes, so there a
+//!   node followed by an inplace ReLU (`bn1`, `layer1.0.bn2`, `layer1.0.add`) returns the
+//!   ReLU's output; with the ReLUs made non-inplace it returns what we return. And
+//!   torchvision lets one graph node answer one query only (asked for `layer3` and `layer3.5`
+//!   together, it answers `layer3.5` with the node before); here every query gets the output
+//!   of its own last node, as torchvision gives it when asked alone.
 //! * [`FeatureInfo`] is timm's `feature_info` entry (`num_chs`, `reduction`, `module`), given
 //!   by [`Model::feature_info`](crate::models::registry::Model::feature_info).
 //!

@@ -189,7 +189,9 @@ impl ResNetConfig {
             ));
         }
         if self.block == BlockKind::Basic && self.replace_stride_with_dilation.iter().any(|&d| d) {
-            return bad("Dilation > 1 not supported in BasicBlock (replace_stride_with_dilation must be all false)".into());
+            return bad(
+                "Dilation > 1 not supported in BasicBlock (replace_stride_with_dilation must be all false)".into()
+            );
         }
         if self.groups <= 0 || self.width_per_group <= 0 {
             return bad(format!(
@@ -335,7 +337,9 @@ impl BasicBlock {
             )));
         }
         if a.dilation > 1 {
-            return Err(Error::InvalidArgument(format!("{path} (BasicBlock): Dilation > 1 not supported in BasicBlock")));
+            return Err(Error::InvalidArgument(format!(
+                "{path} (BasicBlock): Dilation > 1 not supported in BasicBlock"
+            )));
         }
         let conv1 = conv3x3(&(p / "conv1"), a.inplanes, a.planes, a.stride, 1, 1)?;
         let bn1 = Norm::new(&(p / "bn1"), a.norm, a.planes)?;

@@ -20,8 +20,9 @@
 //!
 //! then `flatten`, `conn_layer1` = Linear(7·7·1024 → 4096), Dropout(0.5), LeakyReLU(0.1), and
 //! `conn_layer2` = Linear(4096 → S·S·(B·5 + C)) with a linear output, reshaped to
-//! `[N, S, S, B·5 + C]` (the per-cell layout is documented in [`crate::detection::decode`]:
-//! `[x, y, w, h, confidence] × B`, then C class probabilities). Inside each `conv_layerK` the
+//! `[N, S, S, B·5 + C]` (the per-cell layout is documented in
+//! [`crate::detection::decode`](mod@crate::detection::decode): `[x, y, w, h, confidence] × B`,
+//! then C class probabilities). Inside each `conv_layerK` the
 //! modules are numbered as in an `nn.Sequential`: conv, (BatchNorm2d,) LeakyReLU, …, MaxPool2d;
 //! so the keys are `conv_layer3.0.weight`, `conv_layer3.1.running_mean`, … With
 //! [`YoloV1Config::batch_norm`] (the seed's and most reimplementations' choice; the paper has
@@ -294,8 +295,9 @@ impl Head {
             .add(|p| Dropout::new(p, cfg.dropout))?
             .add(|p| LeakyReLU::new(p, 0.1))?
             .build();
-        let conn_layer2 =
-            Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, cfg.hidden, cfg.layout().output_len()))?.build();
+        let conn_layer2 = Sequential::builder(p / "conn_layer2")
+            .add(|p| Linear::new(p, cfg.hidden, cfg.layout().output_len()))?
+            .build();
         Ok(Head { flatten, conn_layer1, conn_layer2 })
     }
 }
@@ -405,7 +407,14 @@ impl YoloV1 {
 
     /// The six convolutional Sequentials in order.
     pub fn conv_layers(&self) -> [&Sequential; 6] {
-        [&self.conv_layer1, &self.conv_layer2, &self.conv_layer3, &self.conv_layer4, &self.conv_layer5, &self.conv_layer6]
+        [
+            &self.conv_layer1,
+            &self.conv_layer2,
+            &self.conv_layer3,
+            &self.conv_layer4,
+            &self.conv_layer5,
+            &self.conv_layer6,
+        ]
     }
 
     fn features_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
@@ -429,7 +438,15 @@ struct HeadRef<'a> {
 }
 
 impl HeadRef<'_> {
-    fn run(&self, cfg: &YoloV1Config, x: &Tensor, train: bool, rec: &mut Recorder, path: &str, kind: &str) -> Result<Tensor> {
+    fn run(
+        &self,
+        cfg: &YoloV1Config,
+        x: &Tensor,
+        train: bool,
+        rec: &mut Recorder,
+        path: &str,
+        kind: &str,
+    ) -> Result<Tensor> {
         check_features(path, kind, cfg, x)?;
         let x = self.flatten.try_forward_rec(x, train, rec, &join_path(path, "flatten"))?;
         let x = self.conn_layer1.try_forward_rec(&x, train, rec, &join_path(path, "conn_layer1"))?;

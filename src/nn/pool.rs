@@ -101,6 +101,48 @@ fn check_input(path: &str, kind: ModuleKind, xs: &Tensor, min: [i64; 2]) -> Resu
     Ok(())
 }
 
+/// torch's `pooling_output_shape` (`aten/src/ATen/native/Pool.h`): the output length of a
+/// pooling window over `input` (in ceil mode, a last window that starts in the right padding
+/// is dropped).
+fn pooled_size(input: i64, kernel: i64, pad: i64, stride: i64, dilation: i64, ceil_mode: bool) -> i64 {
+    let num = input + 2 * pad - dilation * (kernel - 1) - 1 + if ceil_mode { stride - 1 } else { 0 };
+    let mut out = num.div_euclid(stride) + 1;
+    if ceil_mode && (out - 1) * stride >= input + pad {
+        out -= 1;
+    }
+    out
+}
+
+/// A 3-D or 4-D input for which max/avg pooling gives a non-empty output, as torch requires.
+fn check_pool_input(
+    path: &str,
+    kind: ModuleKind,
+    xs: &Tensor,
+    kernel: [i64; 2],
+    stride: [i64; 2],
+    cfg: &PoolConfig,
+) -> Result<()> {
+    check_input(path, kind, xs, [1, 1])?;
+    let size = xs.size();
+    let (pd, d) = (cfg.padding.0, cfg.dilation.0);
+    let out: Vec<i64> = (0..2)
+        .map(|i| pooled_size(size[size.len() - 2 + i], kernel[i], pd[i], stride[i], d[i], cfg.ceil_mode))
+        .collect();
+    if out.iter().any(|&o| o < 1) {
+        return Err(input_error(
+            path,
+            kind,
+            format!(
+                "a spatial size that a {}x{} window (stride {stride:?}, padding {pd:?}, dilation {d:?}, ceil_mode {}) \
+                 pools to at least 1x1, not {}x{}",
+                kernel[0], kernel[1], cfg.ceil_mode, out[0], out[1]
+            ),
+            xs,
+        ));
+    }
+    Ok(())
+}
+
 /// `nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False)`.
 #[derive(Debug)]
 pub struct MaxPool2d {
@@ -128,9 +170,8 @@ impl Module for MaxPool2d {
     fn try_forward_t(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
         let c = &self.config;
         let (k, d, pd) = (self.kernel_size, c.dilation.0, c.padding.0);
-        let min = [d[0] * (k[0] - 1) + 1 - 2 * pd[0], d[1] * (k[1] - 1) + 1 - 2 * pd[1]];
-        check_input(&self.path, self.kind(), xs, min)?;
         let stride = c.stride.map(|s| s.0).unwrap_or(k);
+        check_pool_input(&self.path, self.kind(), xs, k, stride, c)?;
         xs.f_max_pool2d(k, stride, pd, d, c.ceil_mode).map_err(forward_error(&self.path, self.kind(), xs))
     }
 }
@@ -166,8 +207,9 @@ impl Module for AvgPool2d {
     fn try_forward_t(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
         let c = &self.config;
         let (k, pd) = (self.kernel_size, c.padding.0);
-        check_input(&self.path, self.kind(), xs, [k[0] - 2 * pd[0], k[1] - 2 * pd[1]])?;
         let stride = c.stride.map(|s| s.0).unwrap_or(k);
+        // Average pooling has no dilation.
+        check_pool_input(&self.path, self.kind(), xs, k, stride, &PoolConfig { dilation: Pair([1, 1]), ..*c })?;
         xs.f_avg_pool2d(k, stride, pd, c.ceil_mode, c.count_include_pad, c.divisor_override).map_err(forward_error(
             &self.path,
             self.kind(),

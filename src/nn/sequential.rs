@@ -55,6 +55,7 @@ pub struct SequentialBuilder<'a> {
 
 impl SequentialBuilder<'_> {
     /// Builds the next child with `f(&(p / index))` and appends it.
+    #[allow(clippy::should_implement_trait)] // a builder step, as torch's `Sequential.append`
     pub fn add<M, F>(mut self, f: F) -> Result<Self>
     where
         M: Module + 'static,

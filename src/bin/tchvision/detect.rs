@@ -38,9 +38,6 @@ pub struct Args {
     pub device: DeviceArg,
 }
 
-/// The name the lead's issue gives these arguments.
-pub type DetectArgs = Args;
-
 /// Runs `tchvision detect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod common;
 mod convert;
+mod detect;
 mod features;
 mod inspect;
 mod list;
@@ -47,6 +48,8 @@ enum Command {
     Predict(predict::Args),
     /// Write PNG grids of feature maps of chosen nodes for an image.
     Features(features::Args),
+    /// Detect objects with a YOLO-v1 model: boxes drawn as PNG, detections as JSON.
+    Detect(detect::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Features(args) => features::run(args),
+        Command::Detect(args) => detect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long)]
     pub num_classes: Option<i64>,
     /// Input height and width for the output shapes (default: the model's).
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',', value_name = "H,W")]
     pub input_size: Option<Vec<i64>>,
     /// Print JSON: `{"arch", "parameters": [{"name","shape","numel"}], "buffers": [...],
     /// "num_parameters", "input", "outputs": [{"module","kind","shape"}]}`.
@@ -66,7 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     model.eval();
     let [h, w] = match args.input_size.as_deref() {
         Some([h, w]) => [*h, *w],
-        _ => info.map(|i| i.default_input).unwrap_or([224, 224]),
+        Some(other) => anyhow::bail!("--input-size needs H,W (two numbers), got {other:?}"),
+        None => info.map(|i| i.default_input).unwrap_or([224, 224]),
     };
     let input = [1, 3, h, w];
     let modules: Vec<(String, &'static str)> =
