@@ -36,12 +36,12 @@ fn main() -> anyhow::Result<()> {
         let x = Tensor::randn([b, 3, 224, 224], (Kind::Float, Device::Cpu));
         let _guard = tch::no_grad_guard();
         for _ in 0..warmup {
-            model.try_forward_t(&x, false)?;
+            let _ = model.try_forward_t(&x, false)?;
         }
         let mut t = Vec::new();
         for _ in 0..runs {
             let s = Instant::now();
-            model.try_forward_t(&x, false)?;
+            let _ = model.try_forward_t(&x, false)?;
             t.push(s.elapsed().as_secs_f64());
         }
         ours.push(median(t));

@@ -25,12 +25,19 @@ fn main() -> anyhow::Result<()> {
     let file = checkpoint::read(std::path::Path::new(&path), &ReadOptions::default())?;
     // The seed's recipe: pop fc.*, keep the keys the model has, load.
     let seed_recipe = LoadOptions::partial().drop_keys(r"^fc\.")?;
-    let report = checkpoint::load_state_dict(&model, file.tensors.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect(), &seed_recipe)?;
+    let report = checkpoint::load_state_dict(
+        &model,
+        file.tensors.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect(),
+        &seed_recipe,
+    )?;
     println!("\nthe seed's recipe: {}", report.summary());
     // With the prefix: every backbone key loads (fc included), the head stays as initialised.
     let with_prefix = LoadOptions::partial().add_prefix("resnet50.");
     let report = checkpoint::load_state_dict(&model, file.tensors, &with_prefix)?;
     println!("with add_prefix(\"resnet50.\"): {}", report.summary());
-    println!("missing (the head): {:?}", report.missing.iter().filter(|k| !k.starts_with("resnet50.")).collect::<Vec<_>>());
+    println!(
+        "missing (the head): {:?}",
+        report.missing.iter().filter(|k| !k.starts_with("resnet50.")).collect::<Vec<_>>()
+    );
     Ok(())
 }

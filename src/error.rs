@@ -25,7 +25,7 @@ pub enum Error {
         /// Dotted module path (empty for the root).
         path: String,
         /// The module's type name, e.g. `Conv2d`.
-        kind: String,
+        kind: &'static str,
         /// What the module needs, in words (`[N, 3, H, W]`, "at least 7×7 after padding", …).
         expected: String,
         /// The shape it received.
@@ -38,12 +38,12 @@ pub enum Error {
         /// Dotted module path.
         path: String,
         /// The module's type name.
-        kind: String,
+        kind: &'static str,
         /// The input's shape.
         input: Vec<i64>,
         /// libtorch's error.
         #[source]
-        source: TchError,
+        source: Box<TchError>,
     },
 
     /// A tensor's shape differs from what a parameter, buffer or key needs.
@@ -83,7 +83,7 @@ pub enum Error {
         context: String,
         /// libtorch's error.
         #[source]
-        source: TchError,
+        source: Box<TchError>,
     },
 
     /// A file could not be read or written.
@@ -122,7 +122,7 @@ pub enum Error {
 impl Error {
     /// Wraps a libtorch error with a description of what was being done.
     pub fn torch(context: impl Into<String>, source: TchError) -> Self {
-        Error::Torch { context: context.into(), source }
+        Error::Torch { context: context.into(), source: source.into() }
     }
 
     /// An [`Error::Unknown`] with the list of valid choices.

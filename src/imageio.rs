@@ -32,7 +32,10 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<Tensor, String> {
         return Err(format!("image has no pixels ({w}x{h})"));
     }
     let t = Tensor::f_from_slice(rgb.as_raw()).map_err(|e| e.to_string())?;
-    t.f_view([h as i64, w as i64, 3]).and_then(|t| t.f_permute([2, 0, 1])).and_then(|t| t.f_contiguous()).map_err(|e| e.to_string())
+    t.f_view([h as i64, w as i64, 3])
+        .and_then(|t| t.f_permute([2, 0, 1]))
+        .and_then(|t| t.f_contiguous())
+        .map_err(|e| e.to_string())
 }
 
 /// Writes an image tensor as PNG: `uint8` `[3, H, W]` (RGB) or `[1, H, W]` / `[H, W]`
@@ -46,13 +49,20 @@ pub fn save_png(path: &Path, img: &Tensor) -> Result<()> {
     let (c, h, w) = match size.as_slice() {
         [h, w] => (1, *h, *w),
         [c, h, w] if *c == 1 || *c == 3 => (*c, *h, *w),
-        _ => return Err(Error::InvalidArgument(format!("save_png needs [3, H, W], [1, H, W] or [H, W], got {size:?}"))),
+        _ => {
+            return Err(Error::InvalidArgument(format!("save_png needs [3, H, W], [1, H, W] or [H, W], got {size:?}")))
+        }
     };
-    let hwc = img.f_reshape([c, h, w]).and_then(|t| t.f_permute([1, 2, 0])).and_then(|t| t.f_contiguous()).ctx("save_png")?;
+    let hwc =
+        img.f_reshape([c, h, w]).and_then(|t| t.f_permute([1, 2, 0])).and_then(|t| t.f_contiguous()).ctx("save_png")?;
     let data = Vec::<u8>::try_from(hwc.flatten(0, -1)).ctx("save_png")?;
     let color = if c == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("image"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("image"),
+        std::process::id()
+    ));
     let io = |source| Error::Io { path: path.display().to_string(), source };
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut writer = std::io::BufWriter::new(file);
@@ -82,7 +92,9 @@ pub fn resized_size(h: i64, w: i64, size: i64) -> (i64, i64) {
 pub fn resize_shorter(img: &Tensor, size: i64) -> Result<Tensor> {
     let s = img.size();
     if s.len() < 3 || size <= 0 {
-        return Err(Error::InvalidArgument(format!("resize needs a [C, H, W] image and a positive size, got {s:?} and {size}")));
+        return Err(Error::InvalidArgument(format!(
+            "resize needs a [C, H, W] image and a positive size, got {s:?} and {size}"
+        )));
     }
     let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
     let (nh, nw) = resized_size(h, w, size);

@@ -9,9 +9,6 @@
 //! * [`models`]: networks (the tutorial's YOLO-v1 stem, …).
 //! * [`runtime`]: devices, and CUDA for crates that link tchvision.
 #![warn(missing_docs)]
-// `Error` carries the layer path, key and both shapes (and libtorch's message) by value; it is
-// built only on the cold error path, next to libtorch calls that dwarf a 136-byte move.
-#![allow(clippy::result_large_err)]
 
 pub mod checkpoint;
 pub mod detection;

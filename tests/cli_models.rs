@@ -77,8 +77,22 @@ fn run_equals_torchvision_for_every_input_container() {
         let out = dir.path().join("out.safetensors");
         let o = out.display().to_string();
         let w = p("cli/resnet18.pth");
-        ok(&["run", "resnet18", "--weights", &w, "--input", &p(input), "--output", &o, "--nodes", "layer1,layer4,avgpool", "--device", "cpu"]);
-        let got: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect();
+        ok(&[
+            "run",
+            "resnet18",
+            "--weights",
+            &w,
+            "--input",
+            &p(input),
+            "--output",
+            &o,
+            "--nodes",
+            "layer1,layer4,avgpool",
+            "--device",
+            "cpu",
+        ]);
+        let got: std::collections::HashMap<String, tch::Tensor> =
+            tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect();
         for key in ["output", "layer1", "layer4", "avgpool"] {
             assert_close(&format!("{input} {key}"), &got[key], &want[key], 1e-4, 1e-5);
         }
@@ -117,7 +131,18 @@ fn load_reports_the_seeds_partial_load() {
 fn predict_gives_torchvisions_top5() {
     let want = common::json("cli/predict_expected.json");
     let img = common::root().join("examples/images/chelsea.png").display().to_string();
-    let out = ok(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, "--topk", "5", "--json", "--device", "cpu"]);
+    let out = ok(&[
+        "predict",
+        "resnet18",
+        "--weights",
+        &p("cli/resnet18.pth"),
+        &img,
+        "--topk",
+        "5",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
     let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     let top = got[0]["top"].as_array().unwrap();
     assert_eq!(top.len(), 5);
@@ -127,10 +152,21 @@ fn predict_gives_torchvisions_top5() {
         let (a, b) = (c["probability"].as_f64().unwrap(), want["top5_prob"][i].as_f64().unwrap());
         assert!((a - b).abs() <= 1e-4 * b.abs() + 1e-6, "rank {i}: {a} vs {b}");
     }
-    let text = ok(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, &p("cli/gray.png"), &p("cli/rgba.png"), "--device", "cpu"]);
+    let text = ok(&[
+        "predict",
+        "resnet18",
+        "--weights",
+        &p("cli/resnet18.pth"),
+        &img,
+        &p("cli/gray.png"),
+        &p("cli/rgba.png"),
+        "--device",
+        "cpu",
+    ]);
     assert!(text.contains(want["top5_label"][0].as_str().unwrap()), "{text}");
     assert!(text.contains("gray.png") && text.contains("rgba.png"), "{text}");
-    let err = fails(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &p("cli/empty.png"), "--device", "cpu"]);
+    let err =
+        fails(&["predict", "resnet18", "--weights", &p("cli/resnet18.pth"), &p("cli/empty.png"), "--device", "cpu"]);
     assert!(err.contains("empty.png"), "{err}");
 }
 
@@ -139,7 +175,20 @@ fn features_writes_one_grid_per_node() {
     let dir = tempfile::tempdir().unwrap();
     let img = common::root().join("examples/images/chelsea.png").display().to_string();
     let out = dir.path().display().to_string();
-    let j = ok(&["features", "resnet18", "--weights", &p("cli/resnet18.pth"), &img, "--nodes", "layer1,layer2", "--out", &out, "--json", "--device", "cpu"]);
+    let j = ok(&[
+        "features",
+        "resnet18",
+        "--weights",
+        &p("cli/resnet18.pth"),
+        &img,
+        "--nodes",
+        "layer1,layer2",
+        "--out",
+        &out,
+        "--json",
+        "--device",
+        "cpu",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v[0]["shape"], serde_json::json!([1, 64, 56, 56]));
     // 64 channels in rows of 8: 8*(56+1)-1 = 455 pixels square.
@@ -154,9 +203,28 @@ fn features_writes_one_grid_per_node() {
 fn bad_arguments_are_one_line_errors() {
     let err = fails(&["summary", "resnet5000", "--device", "cpu"]);
     assert!(err.contains("resnet5000") && err.contains("resnet50"), "{err}");
-    let err = fails(&["predict", "resnet18", "--weights", "imagenet1k_v1", &p("cli/gray.png"), "--device", "cpu", "--weights-dir", "/nonexistent"]);
+    let err = fails(&[
+        "predict",
+        "resnet18",
+        "--weights",
+        "imagenet1k_v1",
+        &p("cli/gray.png"),
+        "--device",
+        "cpu",
+        "--weights-dir",
+        "/nonexistent",
+    ]);
     assert!(err.contains("resnet18-f37072fd.pth"), "{err}");
-    let err = fails(&["run", "resnet18", "--input", &p("cli/resnet18.pth"), "--output", "/tmp/x.safetensors", "--device", "cpu"]);
+    let err = fails(&[
+        "run",
+        "resnet18",
+        "--input",
+        &p("cli/resnet18.pth"),
+        "--output",
+        "/tmp/x.safetensors",
+        "--device",
+        "cpu",
+    ]);
     assert!(err.contains("exactly one tensor"), "{err}");
     let err = fails(&["list", "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");

@@ -20,7 +20,10 @@ fn decoding_equals_torchvision_decode_image() {
         } else {
             // JPEG decoders may differ by rounding in the IDCT / upsampling.
             assert_close(name, &ours, theirs, 0.0, 8.0);
-            let mean_diff = (ours.to_kind(tch::Kind::Float) - theirs.to_kind(tch::Kind::Float)).abs().mean(tch::Kind::Float).double_value(&[]);
+            let mean_diff = (ours.to_kind(tch::Kind::Float) - theirs.to_kind(tch::Kind::Float))
+                .abs()
+                .mean(tch::Kind::Float)
+                .double_value(&[]);
             assert!(mean_diff < 1.5, "{name}: mean abs difference {mean_diff}");
         }
     }
@@ -57,7 +60,13 @@ fn preprocessing_equals_torchvision_float_path_and_is_near_the_preset() {
             assert_close(&format!("{name} float {resize}"), &ours, &t[&format!("{key}_float_{resize}")], 1e-5, 1e-4);
             // torchvision's preset resizes uint8 natively and rounds to uint8 before scaling:
             // at most a rounding step (1/255 over the smallest std, 0.225) apart.
-            assert_close(&format!("{name} preset {resize}"), &ours, &t[&format!("{key}_preset_{resize}")], 0.0, 1.0 / 255.0 / 0.225 + 1e-4);
+            assert_close(
+                &format!("{name} preset {resize}"),
+                &ours,
+                &t[&format!("{key}_preset_{resize}")],
+                0.0,
+                1.0 / 255.0 / 0.225 + 1e-4,
+            );
         }
     }
 }

@@ -701,6 +701,9 @@ fn has_tensor(arena: &Arena, dict: &Value) -> bool {
 /// The state dict: the dict, the key it was found under, and the other top-level entries.
 type Located<'v> = (&'v Value, Option<String>, Vec<(String, String)>);
 
+/// The key under which a file holding one bare tensor (`torch.save(t)`) lists it.
+pub const BARE_TENSOR_KEY: &str = "tensor";
+
 /// Finds the state dict.
 fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str) -> Result<Located<'v>> {
     let Some((_, top)) = arena.dict(root) else {
@@ -768,6 +771,26 @@ fn materialize(
 ) -> Result<Checkpoint> {
     let Parsed { format, pickled, storages, big_endian } = parsed;
     let arena = &pickled.arena;
+    let mut builder = Builder {
+        storages: &storages,
+        bases: HashMap::new(),
+        borrowed_budget: input_len,
+        owned_budget: input_len.saturating_mul(MAX_INFLATE_RATIO),
+        big_endian,
+        path,
+        device: opts.device,
+        release,
+    };
+    // `torch.save(tensor)`: one bare tensor, read as a single entry named `tensor`.
+    if let Some(Obj::Tensor(t)) = arena.get(&pickled.root) {
+        let tensor = builder.tensor(BARE_TENSOR_KEY, t)?;
+        return Ok(Checkpoint {
+            format,
+            tensors: vec![(BARE_TENSOR_KEY.to_string(), tensor)],
+            other: Vec::new(),
+            state_dict_key: None,
+        });
+    }
     let (sd, state_dict_key, mut other) = locate(arena, &pickled.root, opts, path)?;
     let (_, dict) = arena.dict(sd).ok_or_else(|| fmt_err(path, "the state dict is not a dict"))?;
 
@@ -795,16 +818,6 @@ fn materialize(
     }
     other.extend(inner_other);
 
-    let mut builder = Builder {
-        storages: &storages,
-        bases: HashMap::new(),
-        borrowed_budget: input_len,
-        owned_budget: input_len.saturating_mul(MAX_INFLATE_RATIO),
-        big_endian,
-        path,
-        device: opts.device,
-        release,
-    };
     let mut tensors = Vec::with_capacity(descs.len().min(input_len as usize));
     for (key, t) in descs {
         let tensor = builder.tensor(&key, t)?;

@@ -160,15 +160,15 @@ impl FeaturePyramidNetwork {
             let hw = [size[size.len() - 2], size[size.len() - 1]];
             let top_down = last_inner.f_upsample_nearest2d(hw, None, None).map_err(|e| Error::Forward {
                 path: join_path(&self.path, "upsample"),
-                kind: "interpolate".into(),
+                kind: "interpolate",
                 input: last_inner.size(),
-                source: e,
+                source: e.into(),
             })?;
             last_inner = lateral.f_add(&top_down).map_err(|e| Error::Forward {
                 path: join_path(&self.path, "add"),
-                kind: "add".into(),
+                kind: "add",
                 input: lateral.size(),
-                source: e,
+                source: e.into(),
             })?;
             results.push(layer[idx].try_forward_t(&last_inner, false)?);
         }

@@ -299,9 +299,9 @@ pub struct BlockArgs {
 fn residual(path: &str, out: &Tensor, identity: &Tensor) -> Result<Tensor> {
     out.f_add(identity).map_err(|e| Error::Forward {
         path: path.to_string(),
-        kind: "add".into(),
+        kind: "add",
         input: out.size(),
-        source: e,
+        source: e.into(),
     })
 }
 
@@ -674,9 +674,9 @@ impl ResNet {
         let flat_path = at("flatten");
         let x = x.f_flatten(1, -1).map_err(|e| Error::Forward {
             path: flat_path.clone(),
-            kind: "flatten".into(),
+            kind: "flatten",
             input: x.size(),
-            source: e,
+            source: e.into(),
         })?;
         rec.record(&flat_path, &x);
         self.fc.try_forward_rec(&x, train, rec, &at("fc"))

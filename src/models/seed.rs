@@ -131,7 +131,8 @@ impl YourNet {
     /// Builds the network at `p` (the backbone with torchvision's init, the head with torch's
     /// default init).
     pub fn new(p: &Path) -> Result<Self> {
-        let resnet50 = crate::models::resnet::ResNet::new(&(p / "resnet50"), &crate::models::resnet::ResNetConfig::resnet50())?;
+        let resnet50 =
+            crate::models::resnet::ResNet::new(&(p / "resnet50"), &crate::models::resnet::ResNetConfig::resnet50())?;
         let pool = AdaptiveAvgPool2d::new(&(p / "pool"), 7)?;
         let flatten = Flatten::new(&(p / "flatten"))?;
         let conn_layer1 = Sequential::builder(p / "conn_layer1")
@@ -139,7 +140,8 @@ impl YourNet {
             .add(|p| Dropout::new(p, 0.5))?
             .add(|p| LeakyReLU::new(p, 0.1))?
             .build();
-        let conn_layer2 = Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + 20)))?.build();
+        let conn_layer2 =
+            Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + 20)))?.build();
         Ok(YourNet { resnet50, pool, flatten, conn_layer1, conn_layer2 })
     }
 }

@@ -112,7 +112,8 @@ pub fn imagenet_categories() -> Vec<&'static str> {
 pub fn lookup(arch: &str, name: &str) -> Result<&'static PublishedWeights> {
     let of_arch: Vec<&PublishedWeights> = PUBLISHED.iter().filter(|w| w.arch == arch).collect();
     if of_arch.is_empty() {
-        let archs: Vec<&str> = PUBLISHED.iter().map(|w| w.arch).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let archs: Vec<&str> =
+            PUBLISHED.iter().map(|w| w.arch).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         return Err(Error::unknown("architecture with published weights", arch, &archs));
     }
     let found = if name.eq_ignore_ascii_case("default") {

@@ -303,14 +303,14 @@ impl Head {
 }
 
 /// Checks `[N, 3, side, side]`.
-fn check_input(path: &str, kind: &str, cfg: &YoloV1Config, xs: &Tensor) -> Result<()> {
+fn check_input(path: &str, kind: &'static str, cfg: &YoloV1Config, xs: &Tensor) -> Result<()> {
     let size = xs.size();
     let side = cfg.input_size;
     if size.len() != 4 || size[1] != 3 || size[2] != side || size[3] != side {
         let f = cfg.feature_size();
         return Err(Error::InputShape {
             path: path.to_string(),
-            kind: kind.to_string(),
+            kind,
             expected: format!(
                 "[N, 3, {side}, {side}]: a {side}×{side} RGB input (the fully-connected head takes {f}×{f}×1024 features, which only a {side}×{side} input gives)"
             ),
@@ -321,14 +321,14 @@ fn check_input(path: &str, kind: &str, cfg: &YoloV1Config, xs: &Tensor) -> Resul
 }
 
 /// Checks the feature map `[N, 1024, f, f]` entering the head.
-fn check_features(path: &str, kind: &str, cfg: &YoloV1Config, x: &Tensor) -> Result<()> {
+fn check_features(path: &str, kind: &'static str, cfg: &YoloV1Config, x: &Tensor) -> Result<()> {
     let size = x.size();
     let f = cfg.feature_size();
     if size.len() != 4 || size[1..] != [1024, f, f] {
         let side = cfg.input_size;
         return Err(Error::InputShape {
             path: path.to_string(),
-            kind: kind.to_string(),
+            kind,
             expected: format!(
                 "features [N, 1024, {f}, {f}] for the fully-connected head (the output of a {side}×{side} input)"
             ),
@@ -445,7 +445,7 @@ impl HeadRef<'_> {
         train: bool,
         rec: &mut Recorder,
         path: &str,
-        kind: &str,
+        kind: &'static str,
     ) -> Result<Tensor> {
         check_features(path, kind, cfg, x)?;
         let x = self.flatten.try_forward_rec(x, train, rec, &join_path(path, "flatten"))?;
@@ -454,9 +454,9 @@ impl HeadRef<'_> {
         let (s, d) = (cfg.grid_size, cfg.layout().cell_len());
         let out = x.f_reshape([-1, s, s, d]).map_err(|e| Error::Forward {
             path: join_path(path, "reshape"),
-            kind: "reshape".into(),
+            kind: "reshape",
             input: x.size(),
-            source: e,
+            source: e.into(),
         })?;
         rec.record(&join_path(path, "reshape"), &out);
         Ok(out)

@@ -96,17 +96,12 @@ pub(crate) fn forward_error<'a>(
     kind: ModuleKind,
     xs: &'a Tensor,
 ) -> impl FnOnce(tch::TchError) -> Error + 'a {
-    move |source| Error::Forward { path: path.to_string(), kind: kind.name().to_string(), input: xs.size(), source }
+    move |source| Error::Forward { path: path.to_string(), kind: kind.name(), input: xs.size(), source: source.into() }
 }
 
 /// An [`Error::InputShape`] for this module.
 pub(crate) fn input_error(path: &str, kind: ModuleKind, expected: impl Into<String>, xs: &Tensor) -> Error {
-    Error::InputShape {
-        path: path.to_string(),
-        kind: kind.name().to_string(),
-        expected: expected.into(),
-        actual: xs.size(),
-    }
+    Error::InputShape { path: path.to_string(), kind: kind.name(), expected: expected.into(), actual: xs.size() }
 }
 
 /// Implements tch's [`ModuleT`](tch::nn::ModuleT) for modules of this crate, so they plug into

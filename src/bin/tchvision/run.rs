@@ -51,7 +51,12 @@ pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
     let ckpt = checkpoint::read(path, &ReadOptions { strip_module_prefix: false, ..ReadOptions::default() })
         .with_context(|| format!("reading {}", path.display()))?;
     match ckpt.tensors.len() {
-        1 => Ok(ckpt.tensors.into_iter().next().map(|(_, t)| t).unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)))),
+        1 => Ok(ckpt
+            .tensors
+            .into_iter()
+            .next()
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)))),
         n => anyhow::bail!("{}: expected exactly one tensor, found {n}", path.display()),
     }
 }
@@ -77,8 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut tensors = vec![("output".to_string(), out)];
     tensors.extend(nodes);
     let tensors: Vec<(String, Tensor)> = tensors.into_iter().map(|(k, t)| (k, t.to_device(tch::Device::Cpu))).collect();
-    checkpoint::safetensors::save(&args.output, &tensors).with_context(|| format!("writing {}", args.output.display()))?;
-    let written = Written { output: args.output.display().to_string(), tensors: tensors.iter().map(|(k, t)| (k.clone(), t.size())).collect() };
+    checkpoint::safetensors::save(&args.output, &tensors)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    let written = Written {
+        output: args.output.display().to_string(),
+        tensors: tensors.iter().map(|(k, t)| (k.clone(), t.size())).collect(),
+    };
     if args.json {
         print_json(&written)
     } else {
