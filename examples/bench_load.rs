@@ -12,7 +12,8 @@
 //! $PY scripts/bench_load.py
 //! ```
 //!
-//! Direct use: `bench_load FILE [pth|safetensors|safetensors-mapped]` (default: by extension).
+//! Direct use: `bench_load FILE [pth|pth-mmap|safetensors|safetensors-mapped]` (default: by
+//! extension). `pth-mmap` is `read_pth` with `ReadOptions::mmap` (lazy, as `torch.load(mmap=True)`).
 
 use std::time::Instant;
 
@@ -28,7 +29,7 @@ fn status_kb(field: &str) -> Result<u64> {
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let Some(file) = args.next() else { bail!("usage: bench_load FILE [pth|safetensors|safetensors-mapped]") };
+    let Some(file) = args.next() else { bail!("usage: bench_load FILE [pth|pth-mmap|safetensors|safetensors-mapped]") };
     let kind = args.next().unwrap_or_else(|| if file.ends_with(".safetensors") { "safetensors" } else { "pth" }.into());
     let opts = ReadOptions::default();
     // Start libtorch (its allocator, thread pools) before measuring, as `import torch` does.
@@ -39,6 +40,7 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     let ck = match kind.as_str() {
         "pth" => read_pth(std::path::Path::new(&file), &opts)?,
+        "pth-mmap" => read_pth(std::path::Path::new(&file), &opts.clone().mmap(true))?,
         "safetensors" => safetensors::read(&file, &opts)?,
         "safetensors-mapped" => safetensors::read_mapped(&file, &opts)?,
         k => bail!("unknown format {k}"),

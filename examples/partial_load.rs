@@ -97,7 +97,7 @@ fn main() -> Result<()> {
     let pretrained = SmallNet::new(&vs.root(), 1000)?;
     checkpoint::save_pth(&file, &pretrained.state_dict())?;
     println!("saved {} ({} tensors)\n", file.display(), pretrained.state_dict().len());
-    let read = ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false };
+    let read = ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false, mmap: false };
 
     // 1. The recipe: a 10-class model, drop fc.*, load the rest (strict=False).
     let vs = VarStore::new(Device::Cpu);

@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
     // With the prefix: every backbone key loads (fc included), the head stays as initialised.
     let with_prefix = LoadOptions::partial().add_prefix("resnet50.");
     let report = checkpoint::load_state_dict(&model, file.tensors, &with_prefix)?;
-    println!("with add_prefix(\"resnet50.\"): {}", report.summary());
+    println!("with add_prefix(\"resnet50.\"): loaded {} keys; {}", report.loaded.len(), report.summary());
     println!(
         "missing (the head): {:?}",
         report.missing.iter().filter(|k| !k.starts_with("resnet50.")).collect::<Vec<_>>()

@@ -38,6 +38,12 @@ fn storage_ptr(t: &Tensor) -> usize {
 /// Checks a read checkpoint against the fixture `<name>.json` / `<name>.safetensors` that
 /// torch.load produced.
 fn check_against_torch(name: &str, ck: &checkpoint::Checkpoint) {
+    check_values_against_torch(name, ck);
+    check_sharing_against_torch(name, ck);
+}
+
+/// Keys, dtypes, shapes, values and other entries against torch.load's.
+fn check_values_against_torch(name: &str, ck: &checkpoint::Checkpoint) {
     let meta = common::json(&format!("checkpoint/{name}.json"));
     let expected = common::tensors(&format!("checkpoint/{name}.safetensors"));
     assert_eq!(ck.format.to_string(), meta["format"].as_str().unwrap(), "{name}: format");
@@ -67,7 +73,11 @@ fn check_against_torch(name: &str, ck: &checkpoint::Checkpoint) {
         .collect();
     assert_eq!(ck.other, other, "{name}: other entries");
     assert_eq!(ck.state_dict_key.as_deref(), meta["state_dict_key"].as_str(), "{name}: state dict key");
+}
 
+/// Storage sharing against torch.load's.
+fn check_sharing_against_torch(name: &str, ck: &checkpoint::Checkpoint) {
+    let meta = common::json(&format!("checkpoint/{name}.json"));
     // Tensors that shared a storage in torch share one here; the others do not.
     let ptrs: HashMap<&str, usize> = ck.tensors.iter().map(|(k, t)| (k.as_str(), storage_ptr(t))).collect();
     let mut grouped = std::collections::HashSet::new();
@@ -158,7 +168,7 @@ fn cuda_tagged_storages_load_on_the_requested_device() {
             assert!(ck.tensors.iter().all(|(_, t)| t.device() == Device::Cuda(0)));
             check_against_torch(name, &ck);
         } else {
-            println!("{name}: CUDA unavailable, skipping the load onto cuda:0");
+            common::skip(&format!("{name}: CUDA is not available, the load onto cuda:0 is not tried"));
         }
     }
 }
@@ -488,4 +498,130 @@ fn read_dispatches_on_content() {
     let not_st = dir.path().join("t2");
     std::fs::copy(&st, &not_st).unwrap();
     assert_eq!(read(&not_st, &ReadOptions::default()).unwrap().format, Format::Safetensors);
+}
+
+/// Every `.pth` fixture that reads successfully (all formats and dtypes).
+const READABLE: &[&str] = &[
+    "full_zip_p2",
+    "full_zip_p3",
+    "full_zip_p4",
+    "full_zip_p5",
+    "full_legacy_p2",
+    "full_legacy_p3",
+    "full_legacy_p4",
+    "full_legacy_p5",
+    "model_zip",
+    "model_legacy",
+    "params_zip",
+    "tar_format",
+    "deflated_zip",
+    "big_endian_zip",
+    "cuda_zip",
+    "cuda_legacy",
+    "nested_state_dict",
+    "nested_model",
+    "nested_model_state_dict",
+    "nested_net",
+    "nested_dotted",
+];
+
+#[test]
+fn mmap_reads_equal_eager_reads_and_torchs_values() {
+    let eager = ReadOptions::default();
+    let lazy = ReadOptions::default().mmap(true);
+    for name in READABLE {
+        let (eager, lazy) = match *name {
+            "nested_dotted" => (eager.clone().state_dict_key("ema.model"), lazy.clone().state_dict_key("ema.model")),
+            _ => (eager.clone(), lazy.clone()),
+        };
+        let a = read_fixture(name, &eager);
+        let b = read_fixture(name, &lazy);
+        assert_eq!(a.format, b.format, "{name}");
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{name}: keys");
+        assert_eq!(a.other, b.other, "{name}: other entries");
+        assert_eq!(a.state_dict_key, b.state_dict_key, "{name}");
+        for ((key, x), (_, y)) in a.tensors.iter().zip(&b.tensors) {
+            assert_eq!(x.kind(), y.kind(), "{name}: {key}: kind");
+            assert_eq!(x.size(), y.size(), "{name}: {key}: shape");
+            assert_eq!(x.stride(), y.stride(), "{name}: {key}: strides");
+            assert_eq!(y.device(), Device::Cpu, "{name}: {key}");
+            assert_eq!(bytes(x), bytes(y), "{name}: {key}: values differ bitwise");
+        }
+        // And against torch.load's values directly (not only against our eager read).
+        check_values_against_torch(name, &b);
+        // A torch.save zip file with aligned, stored, little-endian records is read lazily:
+        // every tensor is a view of the one mapped file.
+        if name.starts_with("full_zip") || *name == "model_zip" || *name == "params_zip" {
+            let ptrs: std::collections::HashSet<usize> =
+                b.tensors.iter().filter(|(_, t)| t.numel() > 0).map(|(_, t)| storage_ptr(t)).collect();
+            assert_eq!(ptrs.len(), 1, "{name}: the lazily read tensors should share the file's mapping");
+        }
+    }
+    // Corrupt files are refused the same way.
+    for file in common::json("checkpoint/corrupt.json").as_array().unwrap() {
+        let file = file.as_str().unwrap();
+        let r = read_pth(&common::fixture(&format!("checkpoint/{file}")), &lazy);
+        assert!(matches!(r, Err(Error::Format { .. })), "{file}: {r:?}");
+    }
+    // `read` sends safetensors files to the mapped reader.
+    let st = common::fixture("checkpoint/full_zip_p2.safetensors");
+    let (a, b) = (read(&st, &eager).unwrap(), read(&st, &lazy).unwrap());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for ((key, x), (_, y)) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!(bytes(x), bytes(y), "safetensors: {key}");
+    }
+    let ptrs: std::collections::HashSet<usize> =
+        b.tensors.iter().filter(|(_, t)| t.numel() > 0).map(|(_, t)| storage_ptr(t)).collect();
+    assert_eq!(ptrs.len(), 1, "safetensors: the lazily read tensors should share the file's mapping");
+}
+
+#[test]
+fn writing_into_mmap_tensors_never_changes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ck.pth");
+    std::fs::copy(common::fixture("checkpoint/full_zip_p2.pth"), &path).unwrap();
+    let original = std::fs::read(&path).unwrap();
+    let eager = read_pth(&path, &ReadOptions::default()).unwrap();
+    let lazy = read_pth(&path, &ReadOptions::default().mmap(true)).unwrap();
+    {
+        let _guard = tch::no_grad_guard();
+        for (_, t) in &lazy.tensors {
+            let _ = t.shallow_clone().fill_(1.0);
+        }
+    }
+    for (key, t) in &lazy.tensors {
+        assert!(t.numel() == 0 || t.eq(1.0).all().int64_value(&[]) == 1, "{key}: the write did not happen");
+    }
+    assert!(std::fs::read(&path).unwrap() == original, "writing into the tensors changed the file");
+    // Nor the page cache: a new lazy read (and an eager one) sees the file's values.
+    drop(lazy);
+    for opts in [ReadOptions::default().mmap(true), ReadOptions::default()] {
+        let again = read_pth(&path, &opts).unwrap();
+        for ((key, x), (_, y)) in eager.tensors.iter().zip(&again.tensors) {
+            assert_eq!(bytes(x), bytes(y), "{key}: changed after writing into a mapped copy");
+        }
+    }
+}
+
+#[test]
+fn mmap_copies_misaligned_records() {
+    // Python's zipfile, unlike torch.save, does not align stored records: most of them land at
+    // offsets that are not multiples of their element size, and are copied instead of viewed.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("unaligned.pth");
+    let script = r#"
+import sys, zipfile
+src, dst = sys.argv[1:3]
+with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zo:
+    for info in zi.infolist():
+        zo.writestr(info.filename, zi.read(info.filename))
+"#;
+    let src = common::fixture("checkpoint/full_zip_p2.pth");
+    let status = std::process::Command::new(common::python()).arg("-c").arg(script).arg(&src).arg(&out).status();
+    assert!(status.unwrap().success(), "rezipping with python failed");
+    let ck = read_pth(&out, &ReadOptions::default().mmap(true)).unwrap();
+    check_values_against_torch("full_zip_p2", &ck);
+    let ptrs: std::collections::HashSet<usize> =
+        ck.tensors.iter().filter(|(_, t)| t.numel() > 0).map(|(_, t)| storage_ptr(t)).collect();
+    assert!(ptrs.len() > 1, "misaligned records should have been copied out of the mapping");
 }

@@ -89,7 +89,7 @@ fn small(num_classes: i64) -> (VarStore, SmallNet) {
 }
 
 fn cpu() -> ReadOptions {
-    ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false }
+    ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false, mmap: false }
 }
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -364,7 +364,7 @@ fn report_serialises_with_exactly_its_fields() {
 #[test]
 fn loads_onto_cuda_models() {
     if !tch::Cuda::is_available() {
-        eprintln!("skipped: CUDA is not available");
+        common::skip("CUDA is not available on this machine");
         return;
     }
     let file = tensors("load/small_f16_as_f32.safetensors");
@@ -473,7 +473,7 @@ fn safetensors_state_dict_key_and_module_prefix() {
         torch_keys().into_iter().map(|k| (format!("model.module.{k}"), file[&k].shallow_clone())).collect();
     let out = dir.path().join("nested.safetensors");
     safetensors::save(&out, &sd).unwrap();
-    let opts = ReadOptions { device: Device::Cpu, state_dict_key: Some("model".into()), strip_module_prefix: true };
+    let opts = ReadOptions { state_dict_key: Some("model".into()), strip_module_prefix: true, ..cpu() };
     let ck = safetensors::read(&out, &opts).unwrap();
     assert_eq!(ck.state_dict_key.as_deref(), Some("model"));
     assert_eq!(ck.tensors.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), torch_keys());

@@ -392,7 +392,7 @@ fn trains_on_the_loss() {
 #[test]
 fn runs_on_cuda() {
     if !tch::Cuda::is_available() {
-        eprintln!("skipped: CUDA is not available");
+        common::skip("CUDA is not available on this machine");
         return;
     }
     let dev = tchvision::runtime::device("cuda").unwrap();

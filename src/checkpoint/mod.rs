@@ -97,11 +97,32 @@ pub struct ReadOptions {
     /// Strip a leading `module.` from every key when all keys have it (checkpoints of
     /// `DataParallel`/`DistributedDataParallel` models). Default: true.
     pub strip_module_prefix: bool,
+    /// Load lazily, as `torch.load(mmap=True)`: map the file and make the tensors views of the
+    /// map instead of copies, so reading costs little more than parsing the metadata and pages
+    /// are read from the file (the page cache) when a tensor's values are first used.
+    /// Default: false.
+    ///
+    /// It applies to zip `.pth` files (what `torch.save` writes) and safetensors files
+    /// ([`safetensors::read_mapped`]) read onto the CPU. Legacy and tar `.pth` files, files
+    /// written big-endian, deflated records, records whose offset in the file is not a
+    /// multiple of their element size, other devices and paths that are not UTF-8 are read
+    /// eagerly (copied) as without it.
+    ///
+    /// The map is libtorch's private, copy-on-write mapping of the whole file (as
+    /// `torch.from_file(path, shared=False)`), owned by the tensors' storage: it lives as long
+    /// as any of the tensors, and writing into a tensor copies the pages it touches, never
+    /// changing the file. All the tensors of a `.pth` file are views of that one storage (the
+    /// whole file), not one storage each. Zip CRC-32 checks are skipped for the mapped records
+    /// (they would read every page), as torch skips them. **As with `torch.load(mmap=True)`,
+    /// the file must not be truncated or rewritten in place while the tensors live**: touching
+    /// a page past a truncated file's end kills the process with SIGBUS (replacing the file by
+    /// a rename, as [`save_pth`] does, is safe).
+    pub mmap: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { device: tch::Device::Cpu, state_dict_key: None, strip_module_prefix: true }
+        ReadOptions { device: tch::Device::Cpu, state_dict_key: None, strip_module_prefix: true, mmap: false }
     }
 }
 
@@ -123,15 +144,22 @@ impl ReadOptions {
         self.strip_module_prefix = strip;
         self
     }
+
+    /// Sets [`ReadOptions::mmap`].
+    pub fn mmap(mut self, mmap: bool) -> Self {
+        self.mmap = mmap;
+        self
+    }
 }
 
 /// Reads any checkpoint: safetensors (by its `.safetensors` extension or its header: an
-/// 8-byte length followed by `{`) through [`safetensors::read`], anything else through
+/// 8-byte length followed by `{`) through [`safetensors::read`] (or
+/// [`safetensors::read_mapped`] with [`ReadOptions::mmap`]), anything else through
 /// [`read_pth`], which tells zip, legacy and tar apart by content.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
     let is_st_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
     if is_st_ext || looks_like_safetensors(path)? {
-        return safetensors::read(path, opts);
+        return if opts.mmap { safetensors::read_mapped(path, opts) } else { safetensors::read(path, opts) };
     }
     read_pth(path, opts)
 }

@@ -7,9 +7,13 @@
 //!   `data.pkl` (the pickled object, storages as persistent ids
 //!   `('storage', storage_type, key, location, numel)`), `data/<key>` (each storage's raw
 //!   bytes, stored uncompressed and 64-byte aligned), `byteorder` (`little` or `big`),
-//!   `version`, `.format_version`, `.storage_alignment`, `.data/serialization_id`. The file is
-//!   memory-mapped and each storage is copied once, from the map into libtorch's memory.
-//!   Deflated entries (archives rebuilt by other zip tools) are inflated with a bound.
+//!   `version`, `.format_version`, `.storage_alignment`, `.data/serialization_id`. The
+//!   metadata (zip directory, local headers, `data.pkl`) is read through a memory map; each
+//!   stored storage record is read with `pread` straight into its tensor's memory (one copy,
+//!   from the page cache, no page faults on the mapped data), its CRC-32 checked on the copy.
+//!   With [`ReadOptions::mmap`] the records become views of a private mapping instead (lazy,
+//!   as `torch.load(mmap=True)`). Deflated entries (archives rebuilt by other zip tools) are
+//!   inflated with a bound.
 //! * **legacy** (`_use_new_zipfile_serialization=False`, [`Format::Legacy`]): the pickles of
 //!   the magic number `0x1950a86a20f9469cfc6c`, the protocol version 1001 and `sys_info`, the
 //!   main pickle (persistent ids `('storage', storage_type, key, location, numel,
@@ -77,7 +81,14 @@ pub fn detect_format(bytes: &[u8]) -> Option<Format> {
     }
 }
 
-/// Reads a `.pth` checkpoint (zip, legacy or tar, told by content) from a file, memory-mapped.
+/// Reads a `.pth` checkpoint (zip, legacy or tar, told by content) from a file.
+///
+/// By default every storage is copied once into libtorch's memory: the metadata is parsed
+/// through a read-only memory map, and each storage's bytes are read with `pread` straight into
+/// a fresh, uninitialised tensor (no zero-fill, no intermediate buffer, no page faults on the
+/// mapped data), so the resident memory peaks near the tensors' size. With
+/// [`ReadOptions::mmap`] a zip file read onto the CPU is instead mapped once (privately,
+/// copy-on-write) and its tensors are views of the map; see there.
 pub fn read_pth(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
     let name = path.display().to_string();
     let io = |source| Error::Io { path: name.clone(), source };
@@ -86,31 +97,193 @@ pub fn read_pth(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
     if len == 0 {
         return Err(fmt_err(&name, "empty file, not a PyTorch checkpoint"));
     }
-    // SAFETY: the map is read-only and lives for this call; as with any memory map, a file
-    // truncated by another process while it is read is outside what we can guard against.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-    #[cfg(unix)]
-    let _ = map.advise(memmap2::Advice::Sequential);
-    // Once a storage's bytes are copied into its tensor, its mapped pages are handed back, so
-    // the resident memory peaks near the tensors' size rather than twice the file's.
-    let release = |slice: &[u8]| {
-        #[cfg(unix)]
-        if let Some(offset) = (slice.as_ptr() as usize).checked_sub(map.as_ptr() as usize) {
-            if offset.saturating_add(slice.len()) <= map.len() {
-                // SAFETY: a read-only file mapping: dropped pages are faulted back in from the
-                // file if read again; no slice of them is used after this call.
-                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, slice.len()) };
-            }
+    if opts.mmap && opts.device == Device::Cpu {
+        if let Some(ck) = read_pth_mapped(path, &file, len, &name, opts)? {
+            return Ok(ck);
         }
-        #[cfg(not(unix))]
-        let _ = slice;
-    };
-    read_impl(&map, &name, opts, &release)
+    }
+    // SAFETY: the map is read-only and lives for this call; only the metadata is read through
+    // it (storages are read with `pread`). As with any memory map, a file truncated by another
+    // process while it is parsed is outside what we can guard against.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    read_impl(&map, &name, opts, &Source::File { file: &file, map: &map })
+}
+
+/// The lazy read of [`ReadOptions::mmap`]: `None` when it does not apply (not a zip file, a
+/// path that is not UTF-8, a big-endian host), and the file is to be read eagerly.
+fn read_pth_mapped(
+    path: &Path,
+    file: &std::fs::File,
+    len: u64,
+    name: &str,
+    opts: &ReadOptions,
+) -> Result<Option<Checkpoint>> {
+    if cfg!(target_endian = "big") {
+        return Ok(None);
+    }
+    let Some(path_str) = path.to_str() else { return Ok(None) };
+    let mut head = [0u8; 4];
+    {
+        use std::io::Read;
+        let mut f = file;
+        if f.read_exact(&mut head).is_err() || detect_format(&head) != Some(Format::Zip) {
+            return Ok(None);
+        }
+    }
+    let (Ok(len_i64), Ok(len_usize)) = (i64::try_from(len), usize::try_from(len)) else { return Ok(None) };
+    // libtorch's `at::from_file(path, shared=false)`: a MAP_PRIVATE, PROT_READ|PROT_WRITE
+    // mapping of the whole file, owned by the returned tensor's storage (as `torch.load(mmap=True)`
+    // makes with `UntypedStorage.from_file(path, shared=False)`). It refuses a file shorter than
+    // `len` (one truncated since it was measured).
+    let map = Tensor::f_from_file(path_str, false, Some(len_i64), (Kind::Uint8, Device::Cpu))
+        .map_err(|e| Error::torch(format!("{name}: mapping the file"), e))?;
+    if map.numel() != len_usize || map.data_ptr().is_null() {
+        return Err(fmt_err(name, format!("mapping the file gave {} bytes, not {len}", map.numel())));
+    }
+    // SAFETY: `map` is a contiguous uint8 tensor of `len_usize` bytes backed by a file mapping
+    // (initialised memory: the file's bytes); it outlives `bytes`, which is used only during
+    // this call. Nothing writes through the mapping while `bytes` lives: the tensors made from
+    // it are views that are not returned (so not written) before `bytes` is dropped. A file
+    // truncated by another process meanwhile would raise SIGBUS on access: the same caveat as
+    // `torch.load(mmap=True)`, documented on `ReadOptions::mmap`.
+    let bytes = unsafe { std::slice::from_raw_parts(map.data_ptr() as *const u8, len_usize) };
+    read_impl(bytes, name, opts, &Source::Mapped { tensor: &map, map: bytes }).map(Some)
 }
 
 /// Reads a `.pth` checkpoint from memory (errors name the file `<memory>`).
 pub fn read_pth_bytes(bytes: &[u8], opts: &ReadOptions) -> Result<Checkpoint> {
-    read_impl(bytes, "<memory>", opts, &|_| {})
+    read_impl(bytes, "<memory>", opts, &Source::Memory)
+}
+
+/// Where the storages' bytes are copied from (or, lazily, viewed in).
+enum Source<'s> {
+    /// The input slice itself, in memory: copy from it.
+    Memory,
+    /// The input is `map`, a read-only memory map of `file`: a storage (a slice of `map`) is
+    /// read from the file with `pread` into its tensor, without touching the mapped pages.
+    File { file: &'s std::fs::File, map: &'s [u8] },
+    /// The input is `map`, the bytes of `tensor`: libtorch's private (copy-on-write) mapping of
+    /// the whole file. Stored records become views of `tensor`.
+    Mapped { tensor: &'s Tensor, map: &'s [u8] },
+}
+
+/// The byte offset of `inner` within `outer`, when it lies within it.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
+    let off = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (off.checked_add(inner.len())? <= outer.len()).then_some(off)
+}
+
+impl Source<'_> {
+    /// Writes the bytes of `src`, a slice of the input, to `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for `src.len()` bytes of writes and must not overlap `src`.
+    unsafe fn copy(&self, src: &[u8], dst: *mut u8, path: &str) -> Result<()> {
+        #[cfg(unix)]
+        if let Source::File { file, map } = self {
+            if let Some(off) = offset_in(map, src) {
+                return pread_exact(file, dst, src.len(), off as u64)
+                    .map_err(|source| Error::Io { path: path.to_string(), source });
+            }
+        }
+        let _ = path;
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
+        Ok(())
+    }
+
+    /// Hands back to the kernel the mapped pages the parser touched around `record` (its local
+    /// header, which the kernel maps with its neighbours), so the peak resident memory is that
+    /// of the tensors, not of the tensors plus the touched pages of the map.
+    fn release_around(&self, record: &[u8]) {
+        #[cfg(unix)]
+        {
+            let map = match self {
+                Source::File { map, .. } | Source::Mapped { map, .. } => *map,
+                Source::Memory => return,
+            };
+            let Some(off) = offset_in(map, record) else { return };
+            const WINDOW: usize = 1 << 16; // Linux's default fault-around window.
+            let lo = off.saturating_sub(WINDOW) & !(WINDOW - 1);
+            let hi = off.saturating_add(2 * WINDOW).min(map.len()) & !(page_size() - 1);
+            if hi > lo {
+                // SAFETY: `map` is a file mapping that nothing has written to (read-only for
+                // `File`; for `Mapped`, created by this read, whose views are not yet returned):
+                // MADV_DONTNEED only drops page-table entries, and a later access faults the
+                // same bytes back in from the file. No reference into `[lo, hi)` is live across
+                // this call other than `map` itself, whose contents are unchanged by it.
+                unsafe { libc::madvise(map.as_ptr().add(lo) as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = record;
+    }
+}
+
+#[cfg(unix)]
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// `pread` until `len` bytes of `file` from `offset` are at `dst` (a raw pointer, so the
+/// tensor's uninitialised memory is never seen as a Rust slice before it is written).
+///
+/// # Safety
+///
+/// `dst` must be valid for `len` bytes of writes.
+#[cfg(unix)]
+unsafe fn pread_exact(file: &std::fs::File, dst: *mut u8, len: usize, offset: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut done = 0usize;
+    while done < len {
+        let at = offset
+            .checked_add(done as u64)
+            .and_then(|o| libc::off_t::try_from(o).ok())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "file offset out of range"))?;
+        // At most 1 GiB per call (Linux returns at most ~2 GiB anyway).
+        let want = (len - done).min(1 << 30);
+        let n = libc::pread(fd, dst.add(done) as *mut libc::c_void, want, at);
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file ended before the storage (truncated while read?)",
+            ));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// A storage's bytes, as found in the input.
+enum Record<'a> {
+    /// A slice of the input: a stored zip record, with the name and CRC-32 to check its bytes
+    /// against, or a legacy or tar storage.
+    Input { bytes: &'a [u8], crc: Option<(String, u32)> },
+    /// Inflated from a deflated zip record (its CRC-32 checked).
+    Inflated(Vec<u8>),
+}
+
+impl Record<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Record::Input { bytes, .. } => bytes.len(),
+            Record::Inflated(v) => v.len(),
+        }
+    }
 }
 
 /// Where the bytes of each storage are.
@@ -120,17 +293,24 @@ enum Storages<'a> {
 }
 
 impl<'a> Storages<'a> {
-    fn get(&self, key: &str, path: &str) -> Result<Cow<'a, [u8]>> {
+    fn get(&self, key: &str, path: &str) -> Result<Record<'a>> {
         match self {
             Storages::Zip { zip, prefix } => {
                 let name = format!("{prefix}/data/{key}");
                 let entry =
                     zip.find(&name).ok_or_else(|| fmt_err(path, format!("storage record `{name}` is missing")))?;
-                zip.read(entry, path)
+                if let Some(bytes) = zip.stored(entry, path)? {
+                    // Its CRC-32 is checked on the copy (or not at all when it is only mapped).
+                    return Ok(Record::Input { bytes, crc: Some((entry.name.clone(), entry.crc)) });
+                }
+                Ok(match zip.read(entry, path)? {
+                    Cow::Borrowed(bytes) => Record::Input { bytes, crc: None },
+                    Cow::Owned(v) => Record::Inflated(v),
+                })
             }
             Storages::Map(m) => m
                 .get(key)
-                .map(|b| Cow::Borrowed(*b))
+                .map(|b| Record::Input { bytes: b, crc: None })
                 .ok_or_else(|| fmt_err(path, format!("storage `{key}` is not in the file"))),
         }
     }
@@ -143,17 +323,13 @@ struct Parsed<'a> {
     big_endian: bool,
 }
 
-/// Called with each slice of the input once its bytes have been copied into a tensor: a
-/// memory-mapped file hands those pages back to the kernel.
-type Release<'r> = &'r dyn Fn(&[u8]);
-
-fn read_impl(bytes: &[u8], path: &str, opts: &ReadOptions, release: Release<'_>) -> Result<Checkpoint> {
+fn read_impl(bytes: &[u8], path: &str, opts: &ReadOptions, source: &Source<'_>) -> Result<Checkpoint> {
     let parsed = match detect_format(bytes) {
         Some(Format::Zip) => parse_zip(bytes, path)?,
         Some(Format::Tar) => parse_tar(bytes, path)?,
         _ => parse_legacy(bytes, path)?,
     };
-    materialize(parsed, bytes.len() as u64, path, opts, release)
+    materialize(parsed, bytes.len() as u64, path, opts, source)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +532,17 @@ impl<'a> ZipArchive<'a> {
             .filter(|&end| end <= self.data.len())
             .ok_or_else(|| bad("data past the end of the file (truncated?)"))?;
         Ok(start..end)
+    }
+
+    /// A stored (uncompressed, unencrypted) entry's bytes, borrowed from the input, its CRC-32
+    /// not checked: the caller checks it on the copy it makes, or does not read the bytes at
+    /// all. `None` for any other entry (read it with [`ZipArchive::read`]).
+    fn stored(&self, e: &ZipEntry, path: &str) -> Result<Option<&'a [u8]>> {
+        if e.method != 0 || e.flags & 1 != 0 || e.size != e.comp_size {
+            return Ok(None);
+        }
+        let data: &'a [u8] = self.data;
+        Ok(Some(&data[self.range(e, path)?]))
     }
 
     /// An entry's bytes: borrowed from the input when stored, inflated when deflated.
@@ -758,7 +945,11 @@ fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str)
 
 /// The base tensor of one storage, made once and shared by all its views.
 struct Base {
+    /// The storage's bytes, as a one-dimensional uint8 tensor.
     tensor: Tensor,
+    /// The byte offset of `tensor` in its libtorch storage: 0 for a copy, the record's offset
+    /// in the file for a view of the mapped file.
+    offset: u64,
     swap_unit: usize,
 }
 
@@ -767,7 +958,7 @@ fn materialize(
     input_len: u64,
     path: &str,
     opts: &ReadOptions,
-    release: Release<'_>,
+    source: &Source<'_>,
 ) -> Result<Checkpoint> {
     let Parsed { format, pickled, storages, big_endian } = parsed;
     let arena = &pickled.arena;
@@ -779,7 +970,7 @@ fn materialize(
         big_endian,
         path,
         device: opts.device,
-        release,
+        source,
     };
     // `torch.save(tensor)`: one bare tensor, read as a single entry named `tensor`.
     if let Some(Obj::Tensor(t)) = arena.get(&pickled.root) {
@@ -837,7 +1028,7 @@ struct Builder<'s, 'a> {
     big_endian: bool,
     path: &'s str,
     device: Device,
-    release: Release<'s>,
+    source: &'s Source<'s>,
 }
 
 impl Builder<'_, '_> {
@@ -877,53 +1068,148 @@ impl Builder<'_, '_> {
         }
 
         let unit = t.dtype.swap_unit();
+        let swap = big_endian && unit > 1;
+        let start =
+            s.view_offset.checked_mul(s.dtype.size as u64).ok_or_else(|| err("view offset overflows".into()))?;
+        // The storage's bytes in the file must hold the storage the pickle declares (checked
+        // against the record's length before a byte of it is read, then again for each view).
+        let check_have = |have: u64| {
+            if start.checked_add(sbytes).is_none_or(|e| e > have) {
+                return Err(err(format!(
+                    "storage `{}` has {have} bytes in the file, but is declared to hold {} elements of torch.{} ({sbytes} bytes)",
+                    s.key, s.numel, s.dtype.name
+                )));
+            }
+            Ok(())
+        };
         if !self.bases.contains_key(&s.key) {
-            let bytes = self.storages.get(&s.key, path)?;
-            let len = bytes.len() as u64;
-            let budget =
-                if matches!(bytes, Cow::Borrowed(_)) { &mut self.borrowed_budget } else { &mut self.owned_budget };
-            *budget = budget.checked_sub(len).ok_or_else(|| err("storages larger than the file allows".into()))?;
-            let mut base = if big_endian && unit > 1 {
-                let mut v = bytes.to_vec();
-                v.truncate(v.len() - v.len() % unit);
-                for c in v.chunks_exact_mut(unit) {
-                    c.reverse();
-                }
-                Tensor::f_from_data_size(&v, &[v.len() as i64], Kind::Uint8).map_err(torch)?
-            } else {
-                Tensor::f_from_data_size(&bytes, &[bytes.len() as i64], Kind::Uint8).map_err(torch)?
+            let record = self.storages.get(&s.key, path)?;
+            let len = record.len();
+            // A byte-swapped storage keeps only whole elements.
+            let have = if swap { len - len % unit } else { len };
+            check_have(have as u64)?;
+            let budget = match record {
+                Record::Input { .. } => &mut self.borrowed_budget,
+                Record::Inflated(_) => &mut self.owned_budget,
             };
-            if let Cow::Borrowed(mapped) = bytes {
-                (self.release)(mapped);
-            }
-            if device != Device::Cpu {
-                base = base.f_to(device).map_err(torch)?;
-            }
-            self.bases.insert(s.key.clone(), Base { tensor: base, swap_unit: unit });
+            *budget =
+                budget.checked_sub(len as u64).ok_or_else(|| err("storages larger than the file allows".into()))?;
+            let base = self.base(record, have, s.dtype.size, swap.then_some(unit)).map_err(|e| match e {
+                Error::Format { message, .. } => err(message),
+                e => e,
+            })?;
+            let base = if device != Device::Cpu {
+                Base { tensor: base.tensor.f_to(device).map_err(torch)?, offset: 0, ..base }
+            } else {
+                base
+            };
+            self.bases.insert(s.key.clone(), Base { swap_unit: unit, ..base });
         }
         let base = &self.bases[&s.key];
         if big_endian && base.swap_unit != unit && unit > 1 {
             return Err(err(format!("storage `{}` is viewed with dtypes of different byte order units", s.key)));
         }
-        let start =
-            s.view_offset.checked_mul(s.dtype.size as u64).ok_or_else(|| err("view offset overflows".into()))?;
         let have = base.tensor.size()[0] as u64;
-        if start.checked_add(sbytes).is_none_or(|e| e > have) {
-            return Err(err(format!(
-                "storage `{}` has {have} bytes in the file, but is declared to hold {} elements of torch.{} ({sbytes} bytes)",
-                s.key, s.numel, s.dtype.name
-            )));
-        }
-        // `as_strided` offsets count from the start of the base storage, in the tensor's dtype.
+        check_have(have)?;
+        // `as_strided` offsets count from the start of the base's libtorch storage, in the
+        // tensor's dtype.
         let el = t.dtype.size as u64;
         if start % el != 0 {
             return Err(err(format!("storage view offset {start} is not a multiple of the element size {el}")));
         }
         let usable = start + sbytes - sbytes % el;
-        let bytes = base.tensor.f_narrow(0, 0, usable as i64).map_err(torch)?;
+        let mut bytes = if usable == have {
+            base.tensor.shallow_clone()
+        } else {
+            base.tensor.f_narrow(0, 0, usable as i64).map_err(torch)?
+        };
+        let mut base_offset = base.offset;
+        if base_offset % el != 0 {
+            // A view of the mapped file whose elements would be misaligned (a record placed
+            // by another zip writer, viewed with a dtype wider than its storage's): a copy.
+            let copy = Tensor::f_empty([usable as i64], (Kind::Uint8, bytes.device())).map_err(torch)?;
+            let mut dst = copy.shallow_clone();
+            dst.f_copy_(&bytes).map_err(torch)?;
+            (bytes, base_offset) = (copy, 0);
+        }
         let typed = if kind == Kind::Uint8 { bytes } else { bytes.f_view_dtype(kind).map_err(torch)? };
-        typed.f_as_strided(&t.size, &t.stride, Some(t.offset + (start / el) as i64)).map_err(torch)
+        typed.f_as_strided(&t.size, &t.stride, Some(t.offset + ((base_offset + start) / el) as i64)).map_err(torch)
     }
+
+    /// Makes the base tensor of a storage from its record: a view of the mapped file when
+    /// reading lazily and the record allows it, else a fresh tensor holding a copy of the
+    /// record's first `have` bytes (`swap`: byte-swapped in units of that many bytes).
+    /// `elem_size`: the storage's element size, which a view's offset must be a multiple of.
+    fn base(&self, record: Record<'_>, have: usize, elem_size: usize, swap: Option<usize>) -> Result<Base> {
+        let path = self.path;
+        let torch = |e: tch::TchError| Error::torch(format!("{path}: allocating a storage of {have} bytes"), e);
+        if let (Source::Mapped { tensor, map }, Record::Input { bytes, .. }, None) = (self.source, &record, swap) {
+            if let Some(off) = offset_in(map, bytes).filter(|off| off % elem_size.max(1) == 0) {
+                // Lazy: a view of the private map; nothing is read now, nor the CRC checked
+                // (as `torch.load(mmap=True)`, which reads no record either).
+                let view = tensor.f_narrow(0, off as i64, have as i64).map_err(torch)?;
+                self.source.release_around(bytes);
+                return Ok(Base { tensor: view, offset: off as u64, swap_unit: 1 });
+            }
+        }
+        let tensor = Tensor::f_empty([have as i64], (Kind::Uint8, Device::Cpu)).map_err(torch)?;
+        if have == 0 {
+            return Ok(Base { tensor, offset: 0, swap_unit: 1 });
+        }
+        let dst = tensor.data_ptr() as *mut u8;
+        if dst.is_null() {
+            return Err(fmt_err(path, format!("libtorch gave no memory for a storage of {have} bytes")));
+        }
+        // SAFETY (for every use of `dst` below): `tensor` is a fresh contiguous uint8 CPU tensor
+        // of exactly `have` bytes, so `dst` is valid for `have` bytes of reads and writes; no
+        // other handle on that memory exists until `tensor` is returned, and it cannot overlap
+        // the input (libtorch just allocated it). Slices of it are made only over bytes already
+        // written (initialised), and `have` never exceeds the record's length.
+        match &record {
+            Record::Input { bytes, crc } => {
+                let src = &bytes[..have];
+                // Copied in chunks, each CRC-summed while it is still in the CPU's cache.
+                const CHUNK: usize = 1 << 20;
+                let mut hasher = crc.as_ref().map(|_| crc32fast::Hasher::new());
+                let mut done = 0;
+                while done < have {
+                    let n = CHUNK.min(have - done);
+                    unsafe { self.source.copy(&src[done..done + n], dst.add(done), path)? };
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(unsafe { std::slice::from_raw_parts(dst.add(done), n) });
+                    }
+                    done += n;
+                }
+                if let (Some(mut h), Some((name, want))) = (hasher, crc) {
+                    // The whole record is summed, with the tail a byte-swapped copy leaves out.
+                    h.update(&bytes[have..]);
+                    check_crc(path, name, *want, h.finalize())?;
+                }
+            }
+            Record::Inflated(v) => unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst, have) },
+        }
+        if let Record::Input { bytes, .. } = &record {
+            self.source.release_around(bytes);
+        }
+        if let Some(unit) = swap {
+            // SAFETY: see above; all `have` bytes are written.
+            let all = unsafe { std::slice::from_raw_parts_mut(dst, have) };
+            for c in all.chunks_exact_mut(unit) {
+                c.reverse();
+            }
+        }
+        Ok(Base { tensor, offset: 0, swap_unit: 1 })
+    }
+}
+
+fn check_crc(path: &str, name: &str, want: u32, got: u32) -> Result<()> {
+    if got != want {
+        return Err(fmt_err(
+            path,
+            format!("broken zip archive: entry `{name}`: CRC-32 mismatch (stored {want:08x}, computed {got:08x}): corrupt file"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

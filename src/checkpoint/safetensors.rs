@@ -718,7 +718,7 @@ mod tests {
         // Two little-endian i16 (0x0100 = 256, 0x0302 = 770) then one u8 after them.
         let h = r#"{"a":{"dtype":"I16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[1,1],"data_offsets":[4,5]}}"#;
         std::fs::write(&p, image(h, 5)).unwrap();
-        let opts = ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false };
+        let opts = ReadOptions { device: Device::Cpu, state_dict_key: None, strip_module_prefix: false, mmap: false };
         let ck = read(&p, &opts).unwrap();
         assert_eq!(ck.tensors[0].1.int64_value(&[1]), 770);
         assert_eq!(ck.tensors[0].1.int64_value(&[0]), 256);

@@ -68,3 +68,10 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, rtol: f64, atol: f64) {
         diff.numel()
     );
 }
+
+/// Says why a test is skipped, on the real stderr (not the captured one), so `cargo test`
+/// shows it even when the test passes.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
+}

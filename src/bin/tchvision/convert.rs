@@ -47,7 +47,7 @@ fn out_format(path: &Path) -> anyhow::Result<OutFormat> {
 /// Runs `tchvision convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let format = out_format(&args.output)?;
-    let opts = ReadOptions { device: tch::Device::Cpu, state_dict_key: args.key.clone(), strip_module_prefix: false };
+    let opts = ReadOptions { state_dict_key: args.key.clone(), strip_module_prefix: false, ..ReadOptions::default() };
     let ckpt = checkpoint::read(&args.input, &opts).with_context(|| format!("reading {}", args.input.display()))?;
     let written = || format!("writing {}", args.output.display());
     match format {
