@@ -192,10 +192,11 @@ impl Source<'_> {
         Ok(())
     }
 
-    /// Hands back to the kernel the mapped pages the parser touched around `record` (its local
-    /// header, which the kernel maps with its neighbours), so the peak resident memory is that
-    /// of the tensors, not of the tensors plus the touched pages of the map.
-    fn release_around(&self, record: &[u8]) {
+    /// Hands back to the kernel the mapped pages touched around `record`: those of its local
+    /// header (which the kernel maps with their neighbours), and with `copied`, those of the
+    /// record itself (copied out of the map). The peak resident memory is then that of the
+    /// tensors, not of the tensors plus the touched pages of the map.
+    fn release_around(&self, record: &[u8], copied: bool) {
         #[cfg(unix)]
         {
             let map = match self {
@@ -205,7 +206,8 @@ impl Source<'_> {
             let Some(off) = offset_in(map, record) else { return };
             const WINDOW: usize = 1 << 16; // Linux's default fault-around window.
             let lo = off.saturating_sub(WINDOW) & !(WINDOW - 1);
-            let hi = off.saturating_add(2 * WINDOW).min(map.len()) & !(page_size() - 1);
+            let end = if copied { off.saturating_add(record.len()) } else { off };
+            let hi = end.saturating_add(2 * WINDOW).min(map.len()) & !(page_size() - 1);
             if hi > lo {
                 // SAFETY: `map` is a file mapping that nothing has written to (read-only for
                 // `File`; for `Mapped`, created by this read, whose views are not yet returned):
@@ -216,7 +218,7 @@ impl Source<'_> {
             }
         }
         #[cfg(not(unix))]
-        let _ = record;
+        let _ = (record, copied);
     }
 }
 
@@ -1148,7 +1150,7 @@ impl Builder<'_, '_> {
                 // Lazy: a view of the private map; nothing is read now, nor the CRC checked
                 // (as `torch.load(mmap=True)`, which reads no record either).
                 let view = tensor.f_narrow(0, off as i64, have as i64).map_err(torch)?;
-                self.source.release_around(bytes);
+                self.source.release_around(bytes, false);
                 return Ok(Base { tensor: view, offset: off as u64, swap_unit: 1 });
             }
         }
@@ -1189,7 +1191,7 @@ impl Builder<'_, '_> {
             Record::Inflated(v) => unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst, have) },
         }
         if let Record::Input { bytes, .. } = &record {
-            self.source.release_around(bytes);
+            self.source.release_around(bytes, !matches!(self.source, Source::File { .. }));
         }
         if let Some(unit) = swap {
             // SAFETY: see above; all `have` bytes are written.

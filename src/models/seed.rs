@@ -47,6 +47,19 @@ fn conv_block(p: Path<'_>, cin: i64, cout: i64, k: i64) -> Result<SequentialBuil
         .add(|p| LeakyReLU::new(p, 0.1))
 }
 
+/// The seed's fully-connected head: `conn_layer1` (Linear 7·7·1024→4096, Dropout 0.5,
+/// LeakyReLU 0.1) and `conn_layer2` (Linear 4096→7·7·(2·5+C)).
+fn conn_layers(p: &Path, num_class: i64) -> Result<(Sequential, Sequential)> {
+    let conn_layer1 = Sequential::builder(p / "conn_layer1")
+        .add(|p| Linear::new(p, 7 * 7 * 1024, 4096))?
+        .add(|p| Dropout::new(p, 0.5))?
+        .add(|p| LeakyReLU::new(p, 0.1))?
+        .build();
+    let conn_layer2 =
+        Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + num_class)))?.build();
+    Ok((conn_layer1, conn_layer2))
+}
+
 impl Yolo_v1 {
     /// Builds the network at `p` and applies the seed's `_initialize_weights`
     /// ([`recipes::initialize_weights`]).
@@ -57,13 +70,7 @@ impl Yolo_v1 {
         let conv_layer2 = conv_block(p / "conv_layer2", 64, 192, 3)?.add(pool)?.build();
         let bridge = conv_block(p / "bridge", 192, 1024, 1)?.add(|p| AdaptiveAvgPool2d::new(p, 7))?.build();
         let flatten = Flatten::new(&(p / "flatten"))?;
-        let conn_layer1 = Sequential::builder(p / "conn_layer1")
-            .add(|p| Linear::new(p, 7 * 7 * 1024, 4096))?
-            .add(|p| Dropout::new(p, 0.5))?
-            .add(|p| LeakyReLU::new(p, 0.1))?
-            .build();
-        let conn_layer2 =
-            Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + c)))?.build();
+        let (conn_layer1, conn_layer2) = conn_layers(p, c)?;
         let net = Yolo_v1 { conv_layer1, conv_layer2, bridge, flatten, conn_layer1, conn_layer2, num_class };
         recipes::initialize_weights(&net)?;
         Ok(net)
@@ -135,13 +142,7 @@ impl YourNet {
             crate::models::resnet::ResNet::new(&(p / "resnet50"), &crate::models::resnet::ResNetConfig::resnet50())?;
         let pool = AdaptiveAvgPool2d::new(&(p / "pool"), 7)?;
         let flatten = Flatten::new(&(p / "flatten"))?;
-        let conn_layer1 = Sequential::builder(p / "conn_layer1")
-            .add(|p| Linear::new(p, 7 * 7 * 1024, 4096))?
-            .add(|p| Dropout::new(p, 0.5))?
-            .add(|p| LeakyReLU::new(p, 0.1))?
-            .build();
-        let conn_layer2 =
-            Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, 4096, 7 * 7 * (2 * 5 + 20)))?.build();
+        let (conn_layer1, conn_layer2) = conn_layers(p, 20)?;
         Ok(YourNet { resnet50, pool, flatten, conn_layer1, conn_layer2 })
     }
 }

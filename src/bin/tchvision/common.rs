@@ -50,6 +50,28 @@ pub struct ResolvedWeights {
     pub published: Option<&'static PublishedWeights>,
 }
 
+/// `--weights` and `--weights-dir`, shared by the subcommands that run a model.
+#[derive(Debug, clap::Args)]
+pub struct WeightsArg {
+    /// Weights: a checkpoint file, or a published name (imagenet1k_v1, default) found on disk.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Extra folders to search for published weights (before torch's hub cache).
+    #[arg(long = "weights-dir")]
+    pub weights_dir: Vec<PathBuf>,
+}
+
+impl WeightsArg {
+    /// Resolves the weights for `arch` and loads them strictly into `model`; `None` without
+    /// `--weights` (the model keeps its random initialisation).
+    pub fn load(&self, arch: &str, model: &dyn Model, device: Device) -> anyhow::Result<Option<ResolvedWeights>> {
+        let Some(spec) = &self.weights else { return Ok(None) };
+        let w = resolve_weights(arch, spec, &self.weights_dir)?;
+        load_strict(model, &w.path, device)?;
+        Ok(Some(w))
+    }
+}
+
 /// Resolves `--weights` for `arch`.
 pub fn resolve_weights(arch: &str, spec: &str, dirs: &[PathBuf]) -> anyhow::Result<ResolvedWeights> {
     let as_path = Path::new(spec);

@@ -9,19 +9,15 @@ use tchvision::imageio;
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, load_strict, preprocess_for, print_json, progress, resolve_weights, DeviceArg};
+use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The architecture (see `tchvision list`).
     pub arch: String,
-    /// Weights: a checkpoint file, or a published name found on disk (random weights if absent).
-    #[arg(long)]
-    pub weights: Option<String>,
-    /// Extra folders to search for published weights.
-    #[arg(long = "weights-dir")]
-    pub weights_dir: Vec<PathBuf>,
+    #[command(flatten)]
+    pub weights: WeightsArg,
     /// The image (JPEG or PNG).
     pub image: PathBuf,
     /// Nodes to picture, comma-separated (`layer1,layer2`).
@@ -52,14 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
     let built = build(&args.arch, None, device)?;
     let model = built.model.as_ref();
-    let w = match &args.weights {
-        Some(spec) => {
-            let w = resolve_weights(&args.arch, spec, &args.weights_dir)?;
-            load_strict(model, &w.path, device)?;
-            Some(w)
-        }
-        None => None,
-    };
+    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
     let x = preprocess_for(w.as_ref()).apply(&img)?.unsqueeze(0).to_device(device);

@@ -11,19 +11,15 @@ use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, load_strict, preprocess_for, print_json, progress, resolve_weights, DeviceArg};
+use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The architecture (see `tchvision list`).
     pub arch: String,
-    /// Weights: a checkpoint file, or a published name (imagenet1k_v1, default) found on disk.
-    #[arg(long)]
-    pub weights: String,
-    /// Extra folders to search for published weights (before torch's hub cache).
-    #[arg(long = "weights-dir")]
-    pub weights_dir: Vec<PathBuf>,
+    #[command(flatten)]
+    pub weights: WeightsArg,
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -53,12 +49,14 @@ struct Prediction {
 /// Runs `tchvision predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let w = resolve_weights(&args.arch, &args.weights, &args.weights_dir)?;
+    if args.weights.weights.is_none() {
+        anyhow::bail!("predict needs --weights (a checkpoint file, or imagenet1k_v1 / default found on disk)");
+    }
     let built = build(&args.arch, None, device)?;
     let model = built.model.as_ref();
-    load_strict(model, &w.path, device)?;
+    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
-    let pre = preprocess_for(Some(&w));
+    let pre = preprocess_for(w.as_ref());
     let categories = imagenet_categories();
     let classes = model.num_classes();
     let k = args.topk.clamp(1, classes);

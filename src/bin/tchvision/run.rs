@@ -10,19 +10,15 @@ use tchvision::checkpoint::{self, ReadOptions};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, load_strict, print_json, resolve_weights, DeviceArg};
+use crate::common::{build, print_json, DeviceArg, WeightsArg};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The architecture (see `tchvision list`).
     pub arch: String,
-    /// Weights: a checkpoint file, or a published name (imagenet1k_v1, default) found on disk.
-    #[arg(long)]
-    pub weights: Option<String>,
-    /// Extra folders to search for published weights (before torch's hub cache).
-    #[arg(long = "weights-dir")]
-    pub weights_dir: Vec<PathBuf>,
+    #[command(flatten)]
+    pub weights: WeightsArg,
     /// Classes of the head.
     #[arg(long)]
     pub num_classes: Option<i64>,
@@ -72,10 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
     let built = build(&args.arch, args.num_classes, device)?;
     let model = built.model.as_ref();
-    if let Some(spec) = &args.weights {
-        let w = resolve_weights(&args.arch, spec, &args.weights_dir)?;
-        load_strict(model, &w.path, device)?;
-    }
+    args.weights.load(&args.arch, model, device)?;
     model.eval();
     let x = read_input(&args.input)?.to_kind(Kind::Float).to_device(device);
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
