@@ -130,8 +130,11 @@ impl Error {
         let hint = if choices.is_empty() {
             String::new()
         } else {
-            let list: Vec<&str> = choices.iter().map(|s| s.as_ref()).collect();
-            format!("; expected one of: {}", list.join(", "))
+            const SHOWN: usize = 40;
+            let list: Vec<&str> = choices.iter().take(SHOWN).map(|s| s.as_ref()).collect();
+            let more = choices.len().saturating_sub(SHOWN);
+            let tail = if more > 0 { format!(", … and {more} more") } else { String::new() };
+            format!("; expected one of: {}{tail}", list.join(", "))
         };
         Error::Unknown { what, name: name.into(), hint }
     }

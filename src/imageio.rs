@@ -185,22 +185,28 @@ impl Preprocess {
 /// `[1, H', W']`, ready for [`save_png`].
 pub fn feature_grid(feature: &Tensor, cols: i64) -> Result<Tensor> {
     let s = feature.size();
-    if s.len() != 3 || s[0] == 0 || cols <= 0 {
-        return Err(Error::InvalidArgument(format!("feature_grid needs a [C, H, W] feature map, got {s:?}")));
+    if s.len() != 3 || s.iter().any(|&d| d <= 0) || cols <= 0 {
+        return Err(Error::InvalidArgument(format!(
+            "feature_grid needs a non-empty [C, H, W] feature map and a positive column count, got {s:?} and {cols}"
+        )));
     }
     let (c, h, w) = (s[0], s[1], s[2]);
-    let x = feature.to_device(Device::Cpu).to_kind(Kind::Float);
-    let flat = x.view([c, -1]);
-    let lo = flat.min_dim(1, true).0.view([c, 1, 1]);
-    let hi = flat.max_dim(1, true).0.view([c, 1, 1]);
-    let range = (&hi - &lo).clamp_min(1e-12);
-    let scaled = ((&x - &lo) / range * 255.0).round().clamp(0.0, 255.0).to_kind(Kind::Uint8);
     let cols = cols.min(c);
     let rows = (c + cols - 1) / cols;
-    let grid = Tensor::zeros([rows * (h + 1) - 1, cols * (w + 1) - 1], (Kind::Uint8, Device::Cpu));
-    for i in 0..c {
-        let (r, q) = (i / cols, i % cols);
-        grid.narrow(0, r * (h + 1), h).narrow(1, q * (w + 1), w).copy_(&scaled.get(i));
-    }
-    Ok(grid.unsqueeze(0))
+    let make = || -> std::result::Result<Tensor, tch::TchError> {
+        let x = feature.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
+        let flat = x.f_reshape([c, -1])?;
+        let lo = flat.f_amin(1, true)?.f_reshape([c, 1, 1])?;
+        let hi = flat.f_amax(1, true)?.f_reshape([c, 1, 1])?;
+        let range = hi.f_sub(&lo)?.f_clamp_min(1e-12)?;
+        let scaled =
+            x.f_sub(&lo)?.f_div(&range)?.f_mul_scalar(255.0)?.f_round()?.f_clamp(0.0, 255.0)?.f_to_kind(Kind::Uint8)?;
+        let grid = Tensor::f_zeros([rows * (h + 1) - 1, cols * (w + 1) - 1], (Kind::Uint8, Device::Cpu))?;
+        for i in 0..c {
+            let (r, q) = (i / cols, i % cols);
+            grid.f_narrow(0, r * (h + 1), h)?.f_narrow(1, q * (w + 1), w)?.f_copy_(&scaled.f_get(i)?)?;
+        }
+        grid.f_unsqueeze(0)
+    };
+    make().ctx("feature_grid")
 }

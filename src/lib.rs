@@ -6,8 +6,14 @@
 //!
 //! * [`nn`]: the module tree and the layers.
 //! * [`init`]: `torch.nn.init` and the tutorial's init recipes.
-//! * [`models`]: networks (the tutorial's YOLO-v1 stem, …).
+//! * [`models`]: networks: the tutorial's, torchvision's ResNet family, YOLO-v1; the registry,
+//!   feature extraction and published weights.
+//! * [`checkpoint`]: `.pth` (every `torch.save` format) and safetensors, read and written;
+//!   partial loading with a report.
+//! * [`detection`]: YOLO-v1 decoding, NMS, loss and drawing.
+//! * [`imageio`]: images in and out, torchvision's ImageNet preprocessing.
 //! * [`runtime`]: devices, and CUDA for crates that link tchvision.
+//! * [`error`]: the typed errors every fallible call returns.
 #![warn(missing_docs)]
 
 pub mod checkpoint;

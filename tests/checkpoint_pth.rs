@@ -625,3 +625,65 @@ with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) a
         ck.tensors.iter().filter(|(_, t)| t.numel() > 0).map(|(_, t)| storage_ptr(t)).collect();
     assert!(ptrs.len() > 1, "misaligned records should have been copied out of the mapping");
 }
+
+#[test]
+fn files_saved_without_crc32_load_as_in_torch() {
+    // `torch.serialization.set_crc32_options(False)` makes torch.save write a CRC-32 of 0 for
+    // every record; torch.load reads such files, and so must we (eagerly and lazily).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nocrc.pth");
+    let script = r#"
+import sys, torch, zipfile
+torch.serialization.set_crc32_options(False)
+torch.manual_seed(0)
+sd = {"w": torch.randn(3, 4), "i": torch.arange(5), "h": torch.randn(7).half()}
+torch.save(sd, sys.argv[1])
+assert all(i.CRC == 0 for i in zipfile.ZipFile(sys.argv[1]).infolist())
+back = torch.load(sys.argv[1], weights_only=True)
+assert all(torch.equal(back[k], sd[k]) for k in sd)
+for k, v in sd.items():
+    print(k, v.contiguous().view(-1).view(torch.uint8).tolist())
+"#;
+    let run = std::process::Command::new(common::python()).arg("-c").arg(script).arg(&out).output().unwrap();
+    assert!(run.status.success(), "python: {}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    for opts in [ReadOptions::default(), ReadOptions::default().mmap(true)] {
+        let ck = read_pth(&out, &opts).unwrap();
+        for line in stdout.lines() {
+            let (key, vals) = line.split_once(' ').unwrap();
+            let want: Vec<u8> = serde_json::from_str(vals).unwrap();
+            assert_eq!(bytes(ck.get(key).unwrap()), want, "{key} (mmap: {})", opts.mmap);
+        }
+    }
+}
+
+#[test]
+fn corrupt_storage_bytes_fail_the_crc_check_when_copied() {
+    // A storage of 2.4 MB (read in several chunks) with one byte flipped near its end: the
+    // eager read, which sums what it copies, refuses it; the lazy read, which reads nothing,
+    // accepts it as torch.load does (torch checks no CRC-32 on load).
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good.pth"), dir.path().join("bad.pth"));
+    let script = r#"
+import struct, sys, torch, zipfile
+torch.manual_seed(0)
+torch.save({"big": torch.randn(600_000), "small": torch.arange(3)}, sys.argv[1])
+b = bytearray(open(sys.argv[1], "rb").read())
+info = next(i for i in zipfile.ZipFile(sys.argv[1]).infolist() if i.filename.endswith("/data/0"))
+h = info.header_offset
+n, m = struct.unpack("<HH", b[h + 26:h + 30])
+b[h + 30 + n + m + info.file_size - 3] ^= 0x40
+open(sys.argv[2], "wb").write(b)
+"#;
+    let run = std::process::Command::new(common::python()).args(["-c", script]).arg(&good).arg(&bad).output().unwrap();
+    assert!(run.status.success(), "python: {}", String::from_utf8_lossy(&run.stderr));
+    let eager = read_pth(&good, &ReadOptions::default()).unwrap();
+    assert_eq!(eager.get("big").unwrap().size(), [600_000]);
+    match read_pth(&bad, &ReadOptions::default()) {
+        Err(Error::Format { message, .. }) => assert!(message.contains("CRC-32 mismatch"), "{message}"),
+        other => panic!("a flipped storage byte was not caught: {other:?}"),
+    }
+    let lazy = read_pth(&bad, &ReadOptions::default().mmap(true)).unwrap();
+    let (a, b) = (eager.get("big").unwrap(), lazy.get("big").unwrap());
+    assert_eq!(a.ne_tensor(b).sum(Kind::Int64).int64_value(&[]), 1, "exactly the flipped element differs");
+}

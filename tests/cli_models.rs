@@ -70,6 +70,26 @@ fn summary_prints_parameters_and_output_shapes() {
 }
 
 #[test]
+fn summary_runs_for_every_registered_model() {
+    for info in tchvision::models::registry::list_models() {
+        let out = ok(&["summary", info.name, "--json", "--device", "cpu"]);
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            s["input"],
+            serde_json::json!([1, 3, info.default_input[0], info.default_input[1]]),
+            "{}",
+            info.name
+        );
+        let outputs = s["outputs"].as_array().unwrap();
+        let last = outputs.last().unwrap();
+        assert_eq!(last["module"], "(output)");
+        let numel: i64 = last["shape"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).product();
+        assert_eq!(numel, if info.family == "yolo" { 7 * 7 * 30 } else { info.num_classes }, "{}", info.name);
+        assert!(outputs.len() > 10, "{}: {} module outputs", info.name, outputs.len());
+    }
+}
+
+#[test]
 fn run_equals_torchvision_for_every_input_container() {
     let want = tensors("cli/run_expected.safetensors");
     let dir = tempfile::tempdir().unwrap();

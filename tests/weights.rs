@@ -19,6 +19,25 @@ fn table_matches_torchvision_naming() {
 }
 
 #[test]
+fn table_equals_torchvisions_weights_enums() {
+    let tv = common::json("cli/published_weights.json");
+    let tv = tv.as_array().unwrap();
+    assert_eq!(PUBLISHED.len(), tv.len());
+    for (w, t) in PUBLISHED.iter().zip(tv) {
+        assert_eq!(w.arch, t["arch"]);
+        assert_eq!(w.name, t["name"]);
+        assert_eq!(w.file, t["file"]);
+        assert_eq!(w.num_params, t["num_params"].as_i64().unwrap());
+        assert_eq!(w.acc1, t["acc1"].as_f64().unwrap(), "{}", w.file);
+        assert_eq!(w.acc5, t["acc5"].as_f64().unwrap(), "{}", w.file);
+        assert_eq!(w.resize_size, t["resize_size"].as_i64().unwrap(), "{}", w.file);
+        assert_eq!(w.crop_size, t["crop_size"].as_i64().unwrap(), "{}", w.file);
+        assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
+        assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap());
+    }
+}
+
+#[test]
 fn sha256_prefix_equals_pythons_hashlib() {
     let f = common::fixture("cli/resnet18.pth");
     let out = std::process::Command::new(common::python())

@@ -302,8 +302,10 @@ impl<'a> Storages<'a> {
                 let entry =
                     zip.find(&name).ok_or_else(|| fmt_err(path, format!("storage record `{name}` is missing")))?;
                 if let Some(bytes) = zip.stored(entry, path)? {
-                    // Its CRC-32 is checked on the copy (or not at all when it is only mapped).
-                    return Ok(Record::Input { bytes, crc: Some((entry.name.clone(), entry.crc)) });
+                    // Its CRC-32 is checked on the copy (or not at all when it is only mapped);
+                    // 0 means none was computed, as in `ZipArchive::read`.
+                    let crc = (entry.crc != 0).then(|| (entry.name.clone(), entry.crc));
+                    return Ok(Record::Input { bytes, crc });
                 }
                 Ok(match zip.read(entry, path)? {
                     Cow::Borrowed(bytes) => Record::Input { bytes, crc: None },
@@ -576,7 +578,9 @@ impl<'a> ZipArchive<'a> {
             }
             m => return Err(bad(format!("unsupported compression method {m}"))),
         };
-        if e.crc != 0 || !out.is_empty() {
+        // A CRC-32 of 0 means none was computed: `torch.save` writes 0 for every record under
+        // `torch.serialization.set_crc32_options(False)`, and `torch.load` reads such files.
+        if e.crc != 0 {
             let crc = crc32fast::hash(&out);
             if crc != e.crc {
                 return Err(bad(format!("CRC-32 mismatch (stored {:08x}, computed {crc:08x}): corrupt file", e.crc)));

@@ -5,6 +5,7 @@
 //! * [`registry`]: every model by torchvision name.
 //! * [`weights`]: torchvision's published weights, found on disk.
 //! * [`features`]: outputs of named nodes in one pass, and per-stage feature info.
+//! * [`yolo`]: YOLO-v1 as in the paper, and on a resnet50 backbone.
 //! * [`fpn`]: a Feature Pyramid Network on a backbone's stages.
 
 pub mod features;

@@ -79,12 +79,17 @@ impl Yolo_v1 {
     /// The seed's feature-map variant: returns `(feature, output)` with `feature` the output of
     /// `conv_layer2`.
     pub fn forward_with_feature(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        let x = self.conv_layer1.try_forward_t(xs, train)?;
-        let feature = self.conv_layer2.try_forward_t(&x, train)?;
-        let x = self.bridge.try_forward_t(&feature, train)?;
-        let x = self.flatten.try_forward_t(&x, train)?;
-        let x = self.conn_layer1.try_forward_t(&x, train)?;
-        let output = self.conn_layer2.try_forward_t(&x, train)?;
+        self.forward_rec(xs, train, &mut Recorder::disabled(), "")
+    }
+
+    fn forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<(Tensor, Tensor)> {
+        let at = |name: &str| join_path(path, name);
+        let x = self.conv_layer1.try_forward_rec(xs, train, rec, &at("conv_layer1"))?;
+        let feature = self.conv_layer2.try_forward_rec(&x, train, rec, &at("conv_layer2"))?;
+        let x = self.bridge.try_forward_rec(&feature, train, rec, &at("bridge"))?;
+        let x = self.flatten.try_forward_rec(&x, train, rec, &at("flatten"))?;
+        let x = self.conn_layer1.try_forward_rec(&x, train, rec, &at("conn_layer1"))?;
+        let output = self.conn_layer2.try_forward_rec(&x, train, rec, &at("conn_layer2"))?;
         Ok((feature, output))
     }
 }
@@ -95,6 +100,9 @@ impl Module for Yolo_v1 {
     }
     fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Ok(self.forward_with_feature(xs, train)?.1)
+    }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        Ok(self.forward_rec(xs, train, rec, path)?.1)
     }
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         vec![
@@ -152,18 +160,21 @@ impl Module for YourNet {
         ModuleKind::Custom("YourNet")
     }
     fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let r = &self.resnet50;
-        let mut x = r.conv1.try_forward_t(xs, train)?;
-        x = r.bn1.try_forward_t(&x, train)?;
-        x = r.relu.try_forward_t(&x, train)?;
-        x = r.maxpool.try_forward_t(&x, train)?;
-        for layer in &r.layers()[..3] {
-            x = layer.try_forward_t(&x, train)?;
+        self.try_forward_rec(xs, train, &mut Recorder::disabled(), "")
+    }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        let (r, at) = (&self.resnet50, |name: &str| join_path(path, name));
+        let mut x = r.conv1.try_forward_rec(xs, train, rec, &at("resnet50.conv1"))?;
+        x = r.bn1.try_forward_rec(&x, train, rec, &at("resnet50.bn1"))?;
+        x = r.relu.try_forward_rec(&x, train, rec, &at("resnet50.relu"))?;
+        x = r.maxpool.try_forward_rec(&x, train, rec, &at("resnet50.maxpool"))?;
+        for (i, layer) in r.layers()[..3].iter().enumerate() {
+            x = layer.try_forward_rec(&x, train, rec, &at(&format!("resnet50.layer{}", i + 1)))?;
         }
-        let x = self.pool.try_forward_t(&x, train)?;
-        let x = self.flatten.try_forward_t(&x, train)?;
-        let x = self.conn_layer1.try_forward_t(&x, train)?;
-        self.conn_layer2.try_forward_t(&x, train)
+        let x = self.pool.try_forward_rec(&x, train, rec, &at("pool"))?;
+        let x = self.flatten.try_forward_rec(&x, train, rec, &at("flatten"))?;
+        let x = self.conn_layer1.try_forward_rec(&x, train, rec, &at("conn_layer1"))?;
+        self.conn_layer2.try_forward_rec(&x, train, rec, &at("conn_layer2"))
     }
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         vec![

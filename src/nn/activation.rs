@@ -2,7 +2,7 @@
 
 use tch::{nn::Path, Tensor};
 
-use super::{forward_error, path_string, register, Module, ModuleKind};
+use super::{filled, forward_error, path_string, register, Module, ModuleKind};
 use crate::error::{Error, Result};
 
 macro_rules! elementwise {
@@ -94,7 +94,7 @@ impl PReLU {
         if num_parameters <= 0 {
             return Err(Error::InvalidArgument(format!("{} (PReLU): num_parameters must be positive", path_string(p))));
         }
-        let w = Tensor::full([num_parameters], init, (p.kind(), p.device()));
+        let w = filled(p, &[num_parameters], init)?;
         Ok(PReLU { weight: register(p, "weight", w, true)?, path: path_string(p) })
     }
 }

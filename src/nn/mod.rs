@@ -90,6 +90,12 @@ pub(crate) fn empty(p: &Path, dims: &[i64]) -> Result<Tensor> {
         .map_err(|e| Error::torch(format!("{}: allocating {dims:?}", path_string(p)), e))
 }
 
+/// A tensor of `p`'s kind and device filled with `value` (norm weights, running statistics).
+pub(crate) fn filled(p: &Path, dims: &[i64], value: f64) -> Result<Tensor> {
+    Tensor::f_full(dims, value, (p.kind(), p.device()))
+        .map_err(|e| Error::torch(format!("{}: allocating {dims:?}", path_string(p)), e))
+}
+
 /// Wraps a libtorch error raised during a module's forward pass.
 pub(crate) fn forward_error<'a>(
     path: &'a str,

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use tch::{nn::Path, Kind, Tensor};
 
-use super::{forward_error, input_error, path_string, register, Module, ModuleKind};
+use super::{filled, forward_error, input_error, path_string, register, Module, ModuleKind};
 use crate::error::{Error, Result};
 
 /// Options of [`BatchNorm2d`], with torch's defaults.
@@ -60,21 +60,26 @@ impl BatchNorm2d {
                 "{path} (BatchNorm2d): num_features must be positive, got {num_features}"
             )));
         }
-        let opts = (p.kind(), p.device());
         let n = [num_features];
         let (weight, bias) = if config.affine {
             (
-                Some(register(p, "weight", Tensor::ones(n, opts), true)?),
-                Some(register(p, "bias", Tensor::zeros(n, opts), true)?),
+                Some(register(p, "weight", filled(p, &n, 1.0)?, true)?),
+                Some(register(p, "bias", filled(p, &n, 0.0)?, true)?),
             )
         } else {
             (None, None)
         };
         let (running_mean, running_var, num_batches_tracked) = if config.track_running_stats {
             (
-                Some(register(p, "running_mean", Tensor::zeros(n, opts), false)?),
-                Some(register(p, "running_var", Tensor::ones(n, opts), false)?),
-                Some(register(p, "num_batches_tracked", Tensor::zeros([], (Kind::Int64, p.device())), false)?),
+                Some(register(p, "running_mean", filled(p, &n, 0.0)?, false)?),
+                Some(register(p, "running_var", filled(p, &n, 1.0)?, false)?),
+                Some(register(
+                    p,
+                    "num_batches_tracked",
+                    Tensor::f_zeros([], (Kind::Int64, p.device()))
+                        .map_err(|e| Error::torch(format!("{path}: allocating num_batches_tracked"), e))?,
+                    false,
+                )?),
             )
         } else {
             (None, None, None)
@@ -124,7 +129,7 @@ impl Module for BatchNorm2d {
                 let mut nbt = nbt.shallow_clone();
                 let _ = nbt.f_add_scalar_(1).map_err(forward_error(&self.path, self.kind(), xs))?;
                 if self.config.momentum.is_none() {
-                    factor = 1.0 / nbt.int64_value(&[]) as f64;
+                    factor = 1.0 / nbt.f_int64_value(&[]).map_err(forward_error(&self.path, self.kind(), xs))? as f64;
                 }
             }
         }
@@ -196,14 +201,13 @@ impl LayerNorm {
                 "{path} (LayerNorm): bad normalized_shape {normalized_shape:?}"
             )));
         }
-        let opts = (p.kind(), p.device());
         let weight = if elementwise_affine {
-            Some(register(p, "weight", Tensor::ones(normalized_shape, opts), true)?)
+            Some(register(p, "weight", filled(p, normalized_shape, 1.0)?, true)?)
         } else {
             None
         };
         let bias = if elementwise_affine && bias {
-            Some(register(p, "bias", Tensor::zeros(normalized_shape, opts), true)?)
+            Some(register(p, "bias", filled(p, normalized_shape, 0.0)?, true)?)
         } else {
             None
         };
@@ -274,11 +278,10 @@ impl GroupNorm {
                 "{path} (GroupNorm): num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )));
         }
-        let opts = (p.kind(), p.device());
         let (weight, bias) = if affine {
             (
-                Some(register(p, "weight", Tensor::ones([num_channels], opts), true)?),
-                Some(register(p, "bias", Tensor::zeros([num_channels], opts), true)?),
+                Some(register(p, "weight", filled(p, &[num_channels], 1.0)?, true)?),
+                Some(register(p, "bias", filled(p, &[num_channels], 0.0)?, true)?),
             )
         } else {
             (None, None)

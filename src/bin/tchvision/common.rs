@@ -96,10 +96,17 @@ pub fn load_strict(model: &dyn Model, path: &Path, device: Device) -> anyhow::Re
     Ok(report)
 }
 
-/// The preprocessing for these weights (torchvision's for published ones, else resize 256 /
-/// crop 224 with ImageNet statistics).
-pub fn preprocess_for(w: Option<&ResolvedWeights>) -> Preprocess {
-    w.and_then(|w| w.published).map(|p| p.preprocess()).unwrap_or_else(|| Preprocess::imagenet(256, 224))
+/// The preprocessing for these weights: torchvision's for published ones; otherwise resize 256 /
+/// crop 224 with ImageNet statistics for 224-input models, and resize and crop to the model's
+/// input side for others (YOLO-v1's 448).
+pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str) -> Preprocess {
+    if let Some(p) = w.and_then(|w| w.published) {
+        return p.preprocess();
+    }
+    match tchvision::models::registry::list_models().iter().find(|m| m.name == arch).map(|m| m.default_input) {
+        Some([h, _]) if h != 224 => Preprocess::imagenet(h, h),
+        _ => Preprocess::imagenet(256, 224),
+    }
 }
 
 /// Prints `value` as pretty JSON on stdout.

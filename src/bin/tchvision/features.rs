@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
-    let x = preprocess_for(w.as_ref()).apply(&img)?.unsqueeze(0).to_device(device);
+    let x = preprocess_for(w.as_ref(), &args.arch).apply(&img)?.unsqueeze(0).to_device(device);
     let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pb = progress(nodes.len() as u64, "writing feature maps");

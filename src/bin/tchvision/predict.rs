@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = built.model.as_ref();
     let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
-    let pre = preprocess_for(w.as_ref());
+    let pre = preprocess_for(w.as_ref(), &args.arch);
     let categories = imagenet_categories();
     let classes = model.num_classes();
     let k = args.topk.clamp(1, classes);

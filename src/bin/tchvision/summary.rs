@@ -70,10 +70,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => info.map(|i| i.default_input).unwrap_or([224, 224]),
     };
     let input = [1, 3, h, w];
-    let modules: Vec<(String, &'static str)> =
-        model.named_modules().into_iter().filter(|(p, _)| !p.is_empty()).map(|(p, m)| (p, m.kind().name())).collect();
-    let names: Vec<&str> = modules.iter().map(|(p, _)| p.as_str()).collect();
     let x = Tensor::zeros(input, (Kind::Float, device));
+    // Only the modules the forward pass runs have outputs (a backbone's unused `fc` has none).
+    let ran = tch::no_grad(|| model.graph_node_names(&x, false))?;
+    let runs = |path: &str| ran.iter().any(|n| n == path || n.strip_prefix(path).is_some_and(|r| r.starts_with('.')));
+    let modules: Vec<(String, &'static str)> = model
+        .named_modules()
+        .into_iter()
+        .filter(|(p, _)| !p.is_empty() && runs(p))
+        .map(|(p, m)| (p, m.kind().name()))
+        .collect();
+    let names: Vec<&str> = modules.iter().map(|(p, _)| p.as_str()).collect();
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &names))?;
     let mut outputs: Vec<Output> = modules
         .iter()
