@@ -3,7 +3,7 @@
 //! in the same run, same thread count. Prints medians and ratios (ours / theirs: below 1 means
 //! we are faster).
 //!
-//! Run: `cargo run --release --example bench_forward [-- RUNS]` (after `scripts/setup`).
+//! Run: `cargo run --release --example bench_forward [-- ROUNDS RUNS]` (after `scripts/setup`).
 use std::process::Command;
 use std::time::Instant;
 
@@ -22,8 +22,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
-    let warmup = 3;
+    // Rounds alternate ours and torchvision's, so that load from other processes hits both
+    // sides alike; medians are taken over every timed run of all rounds.
+    let rounds: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let runs: usize = std::env::args().nth(2).map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let warmup = 2;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let batches = [1i64, 8];
     tch::set_num_threads(threads as i32);
@@ -31,53 +34,60 @@ fn main() -> anyhow::Result<()> {
     let vs = nn::VarStore::new(Device::Cpu);
     let model = ResNet::new(&vs.root(), &ResNetConfig::resnet50())?;
     model.eval();
-    let mut ours = Vec::new();
-    for &b in &batches {
-        let x = Tensor::randn([b, 3, 224, 224], (Kind::Float, Device::Cpu));
-        let _guard = tch::no_grad_guard();
-        for _ in 0..warmup {
-            let _ = model.try_forward_t(&x, false)?;
-        }
-        let mut t = Vec::new();
-        for _ in 0..runs {
-            let s = Instant::now();
-            let _ = model.try_forward_t(&x, false)?;
-            t.push(s.elapsed().as_secs_f64());
-        }
-        ours.push(median(t));
-    }
     let py = std::env::var("TCHVISION_PYTHON")
         .ok()
         .or(option_env!("TCHVISION_PYTHON").map(String::from))
         .unwrap_or("python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_forward.py");
-    let mut cmd = Command::new(py);
-    cmd.arg(script).arg(threads.to_string()).arg(warmup.to_string()).arg(runs.to_string());
-    for b in batches {
-        cmd.arg(b.to_string());
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); batches.len()];
+    let mut eager: Vec<Vec<f64>> = vec![Vec::new(); batches.len()];
+    let mut script_t: Vec<Vec<f64>> = vec![Vec::new(); batches.len()];
+    for _ in 0..rounds {
+        for (i, &b) in batches.iter().enumerate() {
+            let x = Tensor::randn([b, 3, 224, 224], (Kind::Float, Device::Cpu));
+            let _guard = tch::no_grad_guard();
+            for _ in 0..warmup {
+                let _ = model.try_forward_t(&x, false)?;
+            }
+            for _ in 0..runs {
+                let s = Instant::now();
+                let _ = model.try_forward_t(&x, false)?;
+                ours[i].push(s.elapsed().as_secs_f64());
+            }
+        }
+        let mut cmd = Command::new(&py);
+        cmd.arg(script).arg(threads.to_string()).arg(warmup.to_string()).arg(runs.to_string());
+        for b in batches {
+            cmd.arg(b.to_string());
+        }
+        let out = cmd.output()?;
+        anyhow::ensure!(out.status.success(), "python baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        for (i, b) in batches.iter().enumerate() {
+            for (k, dst) in [("eager", &mut eager), ("torchscript", &mut script_t)] {
+                let v = theirs[k][b.to_string()].as_array().ok_or_else(|| anyhow::anyhow!("no {k} timing"))?;
+                dst[i].extend(v.iter().filter_map(|x| x.as_f64()));
+            }
+        }
     }
-    let out = cmd.output()?;
-    anyhow::ensure!(out.status.success(), "python baseline failed: {}", String::from_utf8_lossy(&out.stderr));
-    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    println!("resnet50 forward, CPU, eval, 224x224, {threads} threads, median of {runs} runs (after {warmup} warm-up)");
+    println!(
+        "resnet50 forward, CPU, eval, 224x224, {threads} threads; {rounds} alternating rounds of {runs} timed runs (after {warmup} warm-up) each side; medians"
+    );
+    println!("ours: no_grad; torchvision eager: inference_mode; torchscript: trace + freeze + optimize_for_inference");
     println!(
         "{:>5} {:>12} {:>12} {:>12} {:>14} {:>14}",
         "batch", "tchvision", "eager", "torchscript", "ours/eager", "ours/script"
     );
     for (i, b) in batches.iter().enumerate() {
-        let get = |k: &str| -> anyhow::Result<f64> {
-            let v = theirs[k][b.to_string()].as_array().ok_or_else(|| anyhow::anyhow!("no {k} timing"))?;
-            Ok(median(v.iter().filter_map(|x| x.as_f64()).collect()))
-        };
-        let (e, s) = (get("eager")?, get("torchscript")?);
+        let (o, e, s) = (median(ours[i].clone()), median(eager[i].clone()), median(script_t[i].clone()));
         println!(
             "{:>5} {:>10.1}ms {:>10.1}ms {:>10.1}ms {:>14.3} {:>14.3}",
             b,
-            ours[i] * 1e3,
+            o * 1e3,
             e * 1e3,
             s * 1e3,
-            ours[i] / e,
-            ours[i] / s
+            o / e,
+            o / s
         );
     }
     Ok(())

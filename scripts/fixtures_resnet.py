@@ -6,34 +6,43 @@ Writes under OUTDIR/resnet/ (read by tests/resnet.rs and tests/features.rs):
   10 classes, zero_init_residual), built on the meta device: the state dict (keys in order,
   shapes, dtypes) and named_modules (paths and class names); the FeaturePyramidNetwork's too;
   torchvision's get_graph_node_names for resnet18 and resnet50 (train and eval).
-* resnet18.safetensors, resnet50.safetensors: state dicts used for the numerical parity tests.
-  Before anything is run the BatchNorm statistics are calibrated on a random batch and then
-  randomised (torchvision's init leaves them 0 and 1, which would hide BatchNorm bugs), the BN
-  affine parameters are randomised too, and every float tensor is rounded to float16 (and run in
-  float32 by torch): the files hold those exact values as float16, half the size.
-* resnext.safetensors: for resnext50_32x4d and wide_resnet50_2, which are too big to ship, the
-  conv and fc weights are "seeded": for the i-th state-dict entry (0-based) of dim >= 2,
+* resnet18.safetensors, resnet50.safetensors: state dicts used for the numerical parity tests
+  (torchvision's init after the seeds of init.json). Before anything is run the BatchNorm
+  statistics are calibrated on a random batch and then randomised (torchvision's init leaves
+  them 0 and 1, which would hide BatchNorm bugs), the BN affine parameters are randomised too,
+  and every float tensor is rounded to float16 (and run in float32 by torch): the files hold
+  those exact values as float16, half the size.
+* seeded_norms.safetensors: for the rest of the family (resnet34, resnet101, resnet152, the
+  ResNeXts and the Wide ResNets, SEEDED), too big to ship, the conv and fc weights are
+  "seeded": for the i-th state-dict entry (0-based) of dim >= 2,
   `torch.manual_seed(SEED_BASE + i); w = torch.randn(shape) * sqrt(2 / fan_in)` with fan_in
   the numel of w[0]; "fc.bias" (index i) is `torch.manual_seed(SEED_BASE + i);
   torch.randn(shape) * 0.01`. libtorch's generator makes the same numbers in Rust. The norm
-  tensors (calibrated as above) are stored in float32, with the sum of each seeded tensor so
-  the Rust side can check that it made the same weights. resnet18 with GroupNorm(32) is seeded
-  entirely (its GroupNorm weights 1 + 0.1 * randn, biases 0.1 * randn, same seeding).
+  tensors (calibrated as above) are stored in float32 under "NAME.KEY", with the float64 sum
+  of each seeded tensor (structure.json's seeded_sums) so the Rust side can check that it made
+  the same weights. resnet18 with GroupNorm(32) is seeded entirely (its GroupNorm weights
+  1 + 0.1 * randn, biases 0.1 * randn, same seeding).
+* family.safetensors: for every model of SEEDED, eval-mode logits on x224[:1] and x193
+  ("NAME.logits.x224", "NAME.logits.x193") and the outputs of its layer1..layer4 modules on
+  x224[:1] ("NAME.node.layerK.x224", taken by forward hooks during the same forward).
 * outputs.safetensors: inputs (x224: 2x3x224x224, x193: 1x3x193x257), eval-mode logits of
-  every numerically tested model, create_feature_extractor outputs (with the ReLUs made
-  non-inplace, and one output of the inplace model to show the difference), a train-mode forward of
-  resnet18 with the updated BatchNorm statistics, the dilated resnet50's logits, the FPN's
-  weights, inputs (resnet50's layer1..layer4 on x193) and outputs.
+  resnet18, resnet50 and resnet18 with GroupNorm, create_feature_extractor outputs (with the
+  ReLUs made non-inplace, and one output of the inplace model to show the difference;
+  resnet18's layer1..layer4 on x224, resnet50's on x193), a train-mode forward of resnet18
+  with the updated BatchNorm statistics, the dilated resnet50's logits, the FPN's weights,
+  inputs (resnet50's layer1..layer4 on x193) and outputs.
 * init.json: torchvision's init after a seed (torch.manual_seed(0); resnet18(); and
   torch.manual_seed(1); resnet50(zero_init_residual=True); torch.manual_seed(2);
   FeaturePyramidNetwork([256, 512, 1024, 2048], 64)): per key the float64 sum, the sum of
-  absolute values and the first four values.
+  absolute values and the first four values. These two models are then the resnet18 and
+  resnet50 above (calibration replaces every BN tensor, zero-initialised ones included).
 """
 import copy
 import json
 import math
 from functools import partial
 
+import numpy as np
 import torch
 import torchvision
 from safetensors.torch import save_file
@@ -63,6 +72,11 @@ VARIANTS = {
 }
 
 SEED_BASE = 1000
+
+# The models whose weights are seeded rather than stored (every model of NAMES but the two
+# shipped ones); all four stages of each are compared.
+SEEDED = [n for n in NAMES if n not in ("resnet18", "resnet50")]
+STAGES = ["layer1", "layer2", "layer3", "layer4"]
 
 # resnet50 nodes returned by create_feature_extractor (on x193).
 R50_NODES = [
@@ -146,6 +160,12 @@ def round_half(model):
             v.copy_(v.half().float())
 
 
+def sum64(v):
+    """The float64 sum of a float32 tensor (numpy's pairwise sum: a few times faster than
+    torch's sum(dtype=float64) on big tensors, as exact)."""
+    return float(v.detach().numpy().sum(dtype=np.float64))
+
+
 def half_state(model):
     return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
 
@@ -156,12 +176,14 @@ def seeded_fill(model, norms=False):
     (GroupNorm's): "...weight" = 1 + 0.1 * randn, "...bias" = 0.1 * randn."""
     sums = {}
     for i, (k, v) in enumerate(model.state_dict().items()):
+        # normal_(0, std) in place makes the same floats as randn(shape) * std (mean 0: one
+        # product each), without the temporaries
         if v.dim() >= 2:
             torch.manual_seed(SEED_BASE + i)
-            v.copy_(torch.randn(v.shape) * math.sqrt(2.0 / v[0].numel()))
+            v.normal_(0.0, math.sqrt(2.0 / v[0].numel()))
         elif k == "fc.bias":
             torch.manual_seed(SEED_BASE + i)
-            v.copy_(torch.randn(v.shape) * 0.01)
+            v.normal_(0.0, 0.01)
         elif norms and v.dim() == 1 and k.endswith("weight"):
             torch.manual_seed(SEED_BASE + i)
             v.copy_(1 + 0.1 * torch.randn(v.shape))
@@ -170,8 +192,23 @@ def seeded_fill(model, norms=False):
             v.copy_(0.1 * torch.randn(v.shape))
         else:
             continue
-        sums[k] = float(v.sum(dtype=torch.float64))
+        sums[k] = sum64(v)
     return sums
+
+
+def forward_stages(model, xs):
+    """`model(xs)` and the outputs of its layer1..layer4 modules in that forward (hooks)."""
+    got = {}
+    hooks = [
+        getattr(model, k).register_forward_hook(lambda _m, _i, y, k=k: got.__setitem__(k, y.clone()))
+        for k in STAGES
+    ]
+    try:
+        logits = model(xs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return logits, got
 
 
 def no_inplace(model):
@@ -185,8 +222,8 @@ def init_summary(model):
     for k, v in model.state_dict().items():
         if v.is_floating_point():
             out[k] = {
-                "sum": float(v.sum(dtype=torch.float64)),
-                "abs_sum": float(v.abs().sum(dtype=torch.float64)),
+                "sum": sum64(v),
+                "abs_sum": float(np.abs(v.numpy()).sum(dtype=np.float64)),
                 "first": v.flatten()[:4].double().tolist(),
             }
     return out
@@ -213,13 +250,17 @@ def main(outdir):
     st["r50_nodes"] = R50_NODES
     st["r18_nodes"] = R18_NODES
     st["seed_base"] = SEED_BASE
+    st["seeded"] = SEEDED
 
     # ---- init parity after a seed
+    # (the two ResNets are then calibrated into the stored-weight models below)
     init = {}
     torch.manual_seed(0)
-    init["resnet18"] = init_summary(build("resnet18"))
+    r18 = build("resnet18")
+    init["resnet18"] = init_summary(r18)
     torch.manual_seed(1)
-    init["resnet50_zero_init"] = init_summary(build("resnet50", zero_init_residual=True))
+    r50 = build("resnet50", zero_init_residual=True)
+    init["resnet50_zero_init"] = init_summary(r50)
     torch.manual_seed(2)
     init["fpn"] = init_summary(FeaturePyramidNetwork([256, 512, 1024, 2048], 64))
     (out / "init.json").write_text(json.dumps(init))
@@ -231,18 +272,18 @@ def main(outdir):
     o = {"x224": x224, "x193": x193, "xtrain": xtrain}
 
     # ---- resnet18: stored weights
-    torch.manual_seed(10)
-    r18 = build("resnet18")
     calibrate(r18, 11)
     round_half(r18)
     save_file(half_state(r18), str(out / "resnet18.safetensors"))
-    o["resnet18.logits.x224"] = r18(x224)
+    o["resnet18.logits.x224"], stages = forward_stages(r18, x224)
     o["resnet18.logits.x193"] = r18(x193)
     no_inplace(r18)
     fx = create_feature_extractor(r18, return_nodes=R18_NODES)
     fx.eval()
     for k, v in fx(x224).items():
         o[f"resnet18.node.{k}"] = v
+    for k, v in stages.items():  # the stages R18_NODES lacks (the others are the same tensors)
+        assert o.setdefault(f"resnet18.node.{k}", v) is v or torch.equal(o[f"resnet18.node.{k}"], v), k
     # one train-mode step: logits and updated statistics
     t18 = copy.deepcopy(r18)
     t18.train()
@@ -252,8 +293,6 @@ def main(outdir):
         o[f"resnet18.train.{key}"] = t18.state_dict()[key].clone()
 
     # ---- resnet50: stored weights
-    torch.manual_seed(20)
-    r50 = build("resnet50")
     calibrate(r50, 21)
     round_half(r50)
     save_file(half_state(r50), str(out / "resnet50.safetensors"))
@@ -280,7 +319,7 @@ def main(outdir):
         o[f"resnet50.node.{k}"] = v
     o["resnet50.logits.x193"] = feats["fc"]
     # dilated resnet50 on the same weights
-    d50 = build("resnet50", replace_stride_with_dilation=[False, True, True])
+    d50 = build("resnet50", "meta", replace_stride_with_dilation=[False, True, True]).to_empty(device="cpu")
     d50.load_state_dict(r50.state_dict())
     d50.eval()
     o["resnet50_dilated.logits.x193"] = d50(x193)
@@ -297,18 +336,25 @@ def main(outdir):
     for k, v in res.items():
         o[f"fpn.out.{k}"] = v
 
-    # ---- ResNeXt and Wide ResNet: seeded weights, stored norms
-    rx = {}
+    # ---- the rest of the family: seeded weights, stored norms; logits at both sizes (batch 1),
+    # layer1..layer4 at 224. One model at a time: the biggest holds 0.5 GB of weights.
+    norms, fam = {}, {}
     st["seeded_sums"] = {}
-    for i, name in enumerate(["resnext50_32x4d", "wide_resnet50_2"]):
+    x224_1 = x224[:1]
+    for name in SEEDED:
         m = build(name, "meta").to_empty(device="cpu")  # every tensor is set below
         st["seeded_sums"][name] = seeded_fill(m)
-        calibrate(m, 40 + i)
+        calibrate(m, 40 + NAMES.index(name))
         for k, v in m.state_dict().items():
             if k not in st["seeded_sums"][name]:
-                rx[f"{name}.{k}"] = v.clone()
-        o[f"{name}.logits.x193"] = m(x193)
-    save_file(rx, str(out / "resnext.safetensors"))
+                norms[f"{name}.{k}"] = v.clone()
+        fam[f"{name}.logits.x224"], stages = forward_stages(m, x224_1)
+        for k, v in stages.items():
+            fam[f"{name}.node.{k}.x224"] = v
+        fam[f"{name}.logits.x193"] = m(x193)
+        del m, stages
+    save_file(norms, str(out / "seeded_norms.safetensors"))
+    save_file({k: v.contiguous() for k, v in fam.items()}, str(out / "family.safetensors"))
 
     # ---- ResNet-18 with GroupNorm(32): every tensor seeded (nothing to store but the logits)
     m = build("resnet18", "meta", norm_layer=partial(nn.GroupNorm, 32)).to_empty(device="cpu")

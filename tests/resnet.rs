@@ -1,6 +1,8 @@
 //! torchvision's ResNet family against torchvision itself (fixtures of
-//! scripts/fixtures_resnet.py): structure of every model, logits on the same weights, a
-//! train-mode step, init after a seed, the registry.
+//! scripts/fixtures_resnet.py): structure of every model; for every model of the family, logits
+//! at 224×224 and 193×257 and the outputs of layer1…layer4 on the same weights (stored for
+//! resnet18 and resnet50, made from a seed per key on both sides for the others); a train-mode
+//! step, init after a seed, the registry.
 //!
 //! Numerical parity is float32 with rtol 1e-4, atol 1e-5 (|ours − torch| ≤ atol + rtol·|torch|),
 //! in eval mode with randomised BatchNorm statistics unless said otherwise.
@@ -12,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::features::NodeOutputs;
 use tchvision::models::registry::{self, create_model, list_models, ModelOptions};
 use tchvision::models::resnet::{BlockKind, NormKind, ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
@@ -19,6 +22,9 @@ use tchvision::Error;
 
 const RTOL: f64 = 1e-4;
 const ATOL: f64 = 1e-5;
+
+/// The stage nodes compared for every model.
+const STAGES: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
 /// Every test builds models, which draws from libtorch's global generator: the tests that
 /// depend on it (init after a seed, seeded weights) must not interleave with others.
@@ -79,6 +85,24 @@ fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
 
 fn x(o: &HashMap<String, Tensor>, k: &str) -> Tensor {
     out(o, k)
+}
+
+/// Our layer1…layer4 on `input` against torch's (`want(stage)`), with the shapes of `cfg`:
+/// 64·2^k·expansion channels (k = 0…3) at stride 4·2^k.
+fn assert_stages(what: &str, net: &ResNet, input: &Tensor, want: impl Fn(&str) -> Tensor) {
+    let (_, got) = net.forward_nodes(input, false, &STAGES).unwrap();
+    let [n, _, h, w] = input.size()[..] else { panic!("{what}: input is not NCHW") };
+    let (mut c, mut h, mut w) = (64 * net.config.block.expansion(), (h + 1) / 2, (w + 1) / 2);
+    for ((name, t), stage) in got.iter().zip(STAGES) {
+        assert_eq!(name, stage, "{what}: nodes in the order asked");
+        if stage == "layer1" {
+            (h, w) = ((h + 1) / 2, (w + 1) / 2); // the stem's maxpool
+        } else {
+            (c, h, w) = (2 * c, (h + 1) / 2, (w + 1) / 2);
+        }
+        assert_eq!(t.size(), [n, c, h, w], "{what} {stage}: shape");
+        common::assert_close(&format!("{what} {stage}"), t, &want(stage), RTOL, ATOL);
+    }
 }
 
 #[test]
@@ -143,6 +167,7 @@ fn resnet18_logits_match_torchvision() {
             ATOL,
         );
     }
+    assert_stages("resnet18 (x224)", &net, &x(&o, "x224"), |k| out(&o, &format!("resnet18.node.{k}")));
 }
 
 #[test]
@@ -162,6 +187,7 @@ fn resnet50_logits_match_torchvision() {
             ATOL,
         );
     }
+    assert_stages("resnet50 (x193)", &net, &x(&o, "x193"), |k| out(&o, &format!("resnet50.node.{k}")));
     // forward = forward_head ∘ forward_features, and train=false means eval even in train mode
     net.train();
     let f = net.forward_features(&x(&o, "x224"), false).unwrap();
@@ -249,24 +275,92 @@ fn fill_seeded(net: &ResNet, st: &Value, name: &str, all: bool, norms: &HashMap<
     assert_eq!(n, sums.len(), "{name}: seeded tensors");
 }
 
-/// ResNeXt-50 and Wide ResNet-50-2: conv and fc weights made by libtorch's generator from a seed
-/// per key (the recipe of scripts/fixtures_resnet.py), norms from the fixture.
+/// The models of the family whose weights are seeded (scripts/fixtures_resnet.py's SEEDED).
+const SEEDED: [(&str, fn() -> ResNetConfig); 8] = [
+    ("resnet34", ResNetConfig::resnet34),
+    ("resnet101", ResNetConfig::resnet101),
+    ("resnet152", ResNetConfig::resnet152),
+    ("resnext50_32x4d", ResNetConfig::resnext50_32x4d),
+    ("resnext101_32x8d", ResNetConfig::resnext101_32x8d),
+    ("resnext101_64x4d", ResNetConfig::resnext101_64x4d),
+    ("wide_resnet50_2", ResNetConfig::wide_resnet50_2),
+    ("wide_resnet101_2", ResNetConfig::wide_resnet101_2),
+];
+
+/// Every model of the registry's resnet family has its numerical parity test: resnet18 and
+/// resnet50 on stored weights, the others (the fixture's SEEDED, which are ours) seeded.
 #[test]
-fn resnext50_and_wide_resnet50_match_torchvision() {
+fn every_model_of_the_family_is_compared_with_torchvision() {
+    let st = structure();
+    let seeded: Vec<&str> = SEEDED.iter().map(|(n, _)| *n).collect();
+    let theirs: Vec<&str> = st["seeded"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(seeded, theirs, "the seeded models are the fixture's");
+    let mut tested: Vec<&str> = ["resnet18", "resnet50"].into_iter().chain(seeded).collect();
+    tested.sort();
+    let mut family: Vec<&str> = list_models().iter().filter(|m| m.family == "resnet").map(|m| m.name).collect();
+    family.sort();
+    assert_eq!(tested, family, "every model of the family is compared");
+}
+
+/// One model of SEEDED: conv and fc weights made by libtorch's generator from a seed per key
+/// (the recipe of scripts/fixtures_resnet.py, each checked by its sum), norms from the fixture;
+/// logits on x224[:1] (through `forward_nodes`) and x193 (through `forward`), and layer1…layer4
+/// on x224[:1]. One model at a time (the lock), dropped before the next.
+fn seeded_model_matches_torchvision(name: &str) {
     let _s = serial();
+    let cfg = SEEDED.iter().find(|(n, _)| *n == name).map(|(_, c)| c()).unwrap();
     let st = structure();
     let o = outputs();
-    let norms = common::tensors("resnet/resnext.safetensors");
-    for (name, cfg) in
-        [("resnext50_32x4d", ResNetConfig::resnext50_32x4d()), ("wide_resnet50_2", ResNetConfig::wide_resnet50_2())]
-    {
-        let (_vs, net) = build(&cfg);
-        fill_seeded(&net, &st, name, false, &norms);
-        net.eval();
-        let y = net.try_forward(&x(&o, "x193")).unwrap();
-        let want = out(&o, &format!("{name}.logits.x193"));
-        common::assert_close(&format!("{name} logits"), &y, &want, RTOL, ATOL);
-    }
+    let fam = common::tensors("resnet/family.safetensors");
+    let (_vs, net) = build(&cfg);
+    fill_seeded(&net, &st, name, false, &common::tensors("resnet/seeded_norms.safetensors"));
+    net.eval();
+    let x224 = x(&o, "x224").narrow(0, 0, 1);
+    let (y, _) = net.forward_nodes(&x224, false, &[] as &[&str]).unwrap();
+    common::assert_close(&format!("{name} logits x224"), &y, &out(&fam, &format!("{name}.logits.x224")), RTOL, ATOL);
+    let y = net.try_forward(&x(&o, "x193")).unwrap();
+    common::assert_close(&format!("{name} logits x193"), &y, &out(&fam, &format!("{name}.logits.x193")), RTOL, ATOL);
+    assert_stages(&format!("{name} (x224)"), &net, &x224, |k| out(&fam, &format!("{name}.node.{k}.x224")));
+}
+
+#[test]
+fn resnet34_matches_torchvision() {
+    seeded_model_matches_torchvision("resnet34");
+}
+
+#[test]
+fn resnet101_matches_torchvision() {
+    seeded_model_matches_torchvision("resnet101");
+}
+
+#[test]
+fn resnet152_matches_torchvision() {
+    seeded_model_matches_torchvision("resnet152");
+}
+
+#[test]
+fn resnext50_32x4d_matches_torchvision() {
+    seeded_model_matches_torchvision("resnext50_32x4d");
+}
+
+#[test]
+fn resnext101_32x8d_matches_torchvision() {
+    seeded_model_matches_torchvision("resnext101_32x8d");
+}
+
+#[test]
+fn resnext101_64x4d_matches_torchvision() {
+    seeded_model_matches_torchvision("resnext101_64x4d");
+}
+
+#[test]
+fn wide_resnet50_2_matches_torchvision() {
+    seeded_model_matches_torchvision("wide_resnet50_2");
+}
+
+#[test]
+fn wide_resnet101_2_matches_torchvision() {
+    seeded_model_matches_torchvision("wide_resnet101_2");
 }
 
 /// ResNet-18 with `norm_layer=partial(nn.GroupNorm, 32)`, every tensor seeded.

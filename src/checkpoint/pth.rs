@@ -147,7 +147,19 @@ fn read_pth_mapped(
     // truncated by another process meanwhile would raise SIGBUS on access: the same caveat as
     // `torch.load(mmap=True)`, documented on `ReadOptions::mmap`.
     let bytes = unsafe { std::slice::from_raw_parts(map.data_ptr() as *const u8, len_usize) };
-    read_impl(bytes, name, opts, &Source::Mapped { tensor: &map, map: bytes }).map(Some)
+    let ck = read_impl(bytes, name, opts, &Source::Mapped { tensor: &map, map: bytes })?;
+    // Hand back the pages the parser touched (the zip directory, `data.pkl`, the records'
+    // local headers, with their neighbours) and any record copied out, in one call, so the
+    // tensors start with nothing resident, as after `torch.load(mmap=True)`.
+    #[cfg(unix)]
+    // SAFETY: nothing has written to this private mapping (it was made by this call, and the
+    // views of it are not returned yet), so every page in it is a clean page of the file:
+    // MADV_DONTNEED only drops page-table entries, and a later access faults the same bytes back
+    // in from the file. `bytes` is not used after this.
+    unsafe {
+        libc::madvise(map.data_ptr(), len_usize, libc::MADV_DONTNEED);
+    }
+    Ok(Some(ck))
 }
 
 /// Reads a `.pth` checkpoint from memory (errors name the file `<memory>`).
@@ -190,46 +202,6 @@ impl Source<'_> {
         let _ = path;
         std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
         Ok(())
-    }
-
-    /// Hands back to the kernel the mapped pages touched around `record`: those of its local
-    /// header (which the kernel maps with their neighbours), and with `copied`, those of the
-    /// record itself (copied out of the map). The peak resident memory is then that of the
-    /// tensors, not of the tensors plus the touched pages of the map.
-    fn release_around(&self, record: &[u8], copied: bool) {
-        #[cfg(unix)]
-        {
-            let map = match self {
-                Source::File { map, .. } | Source::Mapped { map, .. } => *map,
-                Source::Memory => return,
-            };
-            let Some(off) = offset_in(map, record) else { return };
-            const WINDOW: usize = 1 << 16; // Linux's default fault-around window.
-            let lo = off.saturating_sub(WINDOW) & !(WINDOW - 1);
-            let end = if copied { off.saturating_add(record.len()) } else { off };
-            let hi = end.saturating_add(2 * WINDOW).min(map.len()) & !(page_size() - 1);
-            if hi > lo {
-                // SAFETY: `map` is a file mapping that nothing has written to (read-only for
-                // `File`; for `Mapped`, created by this read, whose views are not yet returned):
-                // MADV_DONTNEED only drops page-table entries, and a later access faults the
-                // same bytes back in from the file. No reference into `[lo, hi)` is live across
-                // this call other than `map` itself, whose contents are unchanged by it.
-                unsafe { libc::madvise(map.as_ptr().add(lo) as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = (record, copied);
-    }
-}
-
-#[cfg(unix)]
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as usize
-    } else {
-        4096
     }
 }
 
@@ -1130,7 +1102,7 @@ impl Builder<'_, '_> {
             base.tensor.f_narrow(0, 0, usable as i64).map_err(torch)?
         };
         let mut base_offset = base.offset;
-        if base_offset % el != 0 {
+        if !base_offset.is_multiple_of(el) {
             // A view of the mapped file whose elements would be misaligned (a record placed
             // by another zip writer, viewed with a dtype wider than its storage's): a copy.
             let copy = Tensor::f_empty([usable as i64], (Kind::Uint8, bytes.device())).map_err(torch)?;
@@ -1150,11 +1122,10 @@ impl Builder<'_, '_> {
         let path = self.path;
         let torch = |e: tch::TchError| Error::torch(format!("{path}: allocating a storage of {have} bytes"), e);
         if let (Source::Mapped { tensor, map }, Record::Input { bytes, .. }, None) = (self.source, &record, swap) {
-            if let Some(off) = offset_in(map, bytes).filter(|off| off % elem_size.max(1) == 0) {
+            if let Some(off) = offset_in(map, bytes).filter(|off| off.is_multiple_of(elem_size.max(1))) {
                 // Lazy: a view of the private map; nothing is read now, nor the CRC checked
                 // (as `torch.load(mmap=True)`, which reads no record either).
                 let view = tensor.f_narrow(0, off as i64, have as i64).map_err(torch)?;
-                self.source.release_around(bytes, false);
                 return Ok(Base { tensor: view, offset: off as u64, swap_unit: 1 });
             }
         }
@@ -1193,9 +1164,6 @@ impl Builder<'_, '_> {
                 }
             }
             Record::Inflated(v) => unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst, have) },
-        }
-        if let Record::Input { bytes, .. } = &record {
-            self.source.release_around(bytes, !matches!(self.source, Source::File { .. }));
         }
         if let Some(unit) = swap {
             // SAFETY: see above; all `have` bytes are written.
