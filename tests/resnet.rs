@@ -275,8 +275,11 @@ fn fill_seeded(net: &ResNet, st: &Value, name: &str, all: bool, norms: &HashMap<
     assert_eq!(n, sums.len(), "{name}: seeded tensors");
 }
 
+/// A model's configuration (one of `ResNetConfig`'s constructors).
+type Config = fn() -> ResNetConfig;
+
 /// The models of the family whose weights are seeded (scripts/fixtures_resnet.py's SEEDED).
-const SEEDED: [(&str, fn() -> ResNetConfig); 8] = [
+const SEEDED: [(&str, Config); 8] = [
     ("resnet34", ResNetConfig::resnet34),
     ("resnet101", ResNetConfig::resnet101),
     ("resnet152", ResNetConfig::resnet152),
