@@ -296,6 +296,31 @@ pub struct BlockArgs {
     pub norm: NormKind,
 }
 
+/// `relu(out + identity)` in place on `out`, as torchvision's `out += identity; relu(out)` with
+/// `ReLU(inplace=True)`: for the fast path, where no recorder holds `out`.
+fn residual_relu_(path: &str, mut out: Tensor, identity: &Tensor) -> Result<Tensor> {
+    let err = |e: tch::TchError| Error::Forward {
+        path: path.to_string(),
+        kind: "add",
+        input: identity.size(),
+        source: e.into(),
+    };
+    let _ = out.f_add_(identity).map_err(err)?;
+    let _ = out.f_relu_().map_err(err)?;
+    Ok(out)
+}
+
+/// ReLU in place on a fresh intermediate (the fast path of the blocks).
+fn relu_(path: &str, mut out: Tensor) -> Result<Tensor> {
+    let _ = out.f_relu_().map_err(|e| Error::Forward {
+        path: path.to_string(),
+        kind: "ReLU",
+        input: out.size(),
+        source: e.into(),
+    })?;
+    Ok(out)
+}
+
 fn residual(path: &str, out: &Tensor, identity: &Tensor) -> Result<Tensor> {
     out.f_add(identity).map_err(|e| Error::Forward {
         path: path.to_string(),
@@ -372,6 +397,18 @@ impl Module for BasicBlock {
     }
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         let at = |name: &str| join_path(path, name);
+        if !rec.is_active() {
+            // Fast path: nothing else holds the intermediates, so ReLU and the residual add
+            // work in place, as torchvision's `ReLU(inplace=True)` and `out += identity` do.
+            let out = self.bn1.try_forward_t(&self.conv1.try_forward_t(xs, train)?, train)?;
+            let out = relu_(&join_path(&self.path, "relu"), out)?;
+            let out = self.bn2.try_forward_t(&self.conv2.try_forward_t(&out, train)?, train)?;
+            let identity = match &self.downsample {
+                Some(d) => d.try_forward_t(xs, train)?,
+                None => xs.shallow_clone(),
+            };
+            return residual_relu_(&join_path(&self.path, "add"), out, &identity);
+        }
         let out = self.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
         let out = self.bn1.try_forward_rec(&out, train, rec, &at("bn1"))?;
         let out = self.relu.try_forward_rec(&out, train, rec, &at("relu"))?;
@@ -455,6 +492,19 @@ impl Module for Bottleneck {
     }
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         let at = |name: &str| join_path(path, name);
+        if !rec.is_active() {
+            // Fast path: in-place ReLU and residual add, as in torchvision (see BasicBlock).
+            let out = self.bn1.try_forward_t(&self.conv1.try_forward_t(xs, train)?, train)?;
+            let out = relu_(&join_path(&self.path, "relu"), out)?;
+            let out = self.bn2.try_forward_t(&self.conv2.try_forward_t(&out, train)?, train)?;
+            let out = relu_(&join_path(&self.path, "relu"), out)?;
+            let out = self.bn3.try_forward_t(&self.conv3.try_forward_t(&out, train)?, train)?;
+            let identity = match &self.downsample {
+                Some(d) => d.try_forward_t(xs, train)?,
+                None => xs.shallow_clone(),
+            };
+            return residual_relu_(&join_path(&self.path, "add"), out, &identity);
+        }
         let out = self.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
         let out = self.bn1.try_forward_rec(&out, train, rec, &at("bn1"))?;
         let out = self.relu.try_forward_rec(&out, train, rec, &at("relu"))?;
