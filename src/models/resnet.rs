@@ -321,6 +321,48 @@ fn relu_(path: &str, mut out: Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// The forward of both blocks: `conv → norm` steps with a ReLU between them, the identity (or
+/// `downsample(x)`), the residual add and a last ReLU, reporting torchvision's node names
+/// (`conv1`, `bn1`, `relu`, …, `add`, `relu_N`). Without an active recorder nothing else holds
+/// the intermediates, so ReLU and the add work in place, as torchvision's `ReLU(inplace=True)`
+/// and `out += identity` do.
+#[allow(clippy::too_many_arguments)]
+fn block_forward(
+    steps: &[(&str, &Conv2d, &str, &Norm)],
+    relu: &ReLU,
+    downsample: Option<&Sequential>,
+    own_path: &str,
+    xs: &Tensor,
+    train: bool,
+    rec: &mut Recorder,
+    path: &str,
+) -> Result<Tensor> {
+    let at = |name: &str| join_path(path, name);
+    let fast = !rec.is_active();
+    let mut out = xs.shallow_clone();
+    for (i, (conv_name, conv, norm_name, norm)) in steps.iter().enumerate() {
+        if i > 0 {
+            out = if fast {
+                relu_(&join_path(own_path, "relu"), out)?
+            } else {
+                relu.try_forward_rec(&out, train, rec, &at("relu"))?
+            };
+        }
+        out = conv.try_forward_rec(&out, train, rec, &at(conv_name))?;
+        out = norm.try_forward_rec(&out, train, rec, &at(norm_name))?;
+    }
+    let identity = match downsample {
+        Some(d) => d.try_forward_rec(xs, train, rec, &at("downsample"))?,
+        None => xs.shallow_clone(),
+    };
+    if fast {
+        return residual_relu_(&join_path(own_path, "add"), out, &identity);
+    }
+    let out = residual(&at("add"), &out, &identity)?;
+    rec.record(&at("add"), &out);
+    relu.try_forward_rec(&out, train, rec, &at("relu"))
+}
+
 fn residual(path: &str, out: &Tensor, identity: &Tensor) -> Result<Tensor> {
     out.f_add(identity).map_err(|e| Error::Forward {
         path: path.to_string(),
@@ -396,31 +438,8 @@ impl Module for BasicBlock {
         v
     }
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let at = |name: &str| join_path(path, name);
-        if !rec.is_active() {
-            // Fast path: nothing else holds the intermediates, so ReLU and the residual add
-            // work in place, as torchvision's `ReLU(inplace=True)` and `out += identity` do.
-            let out = self.bn1.try_forward_t(&self.conv1.try_forward_t(xs, train)?, train)?;
-            let out = relu_(&join_path(&self.path, "relu"), out)?;
-            let out = self.bn2.try_forward_t(&self.conv2.try_forward_t(&out, train)?, train)?;
-            let identity = match &self.downsample {
-                Some(d) => d.try_forward_t(xs, train)?,
-                None => xs.shallow_clone(),
-            };
-            return residual_relu_(&join_path(&self.path, "add"), out, &identity);
-        }
-        let out = self.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
-        let out = self.bn1.try_forward_rec(&out, train, rec, &at("bn1"))?;
-        let out = self.relu.try_forward_rec(&out, train, rec, &at("relu"))?;
-        let out = self.conv2.try_forward_rec(&out, train, rec, &at("conv2"))?;
-        let out = self.bn2.try_forward_rec(&out, train, rec, &at("bn2"))?;
-        let identity = match &self.downsample {
-            Some(d) => d.try_forward_rec(xs, train, rec, &at("downsample"))?,
-            None => xs.shallow_clone(),
-        };
-        let out = residual(&at("add"), &out, &identity)?;
-        rec.record(&at("add"), &out);
-        self.relu.try_forward_rec(&out, train, rec, &at("relu"))
+        let steps = [("conv1", &self.conv1, "bn1", &self.bn1), ("conv2", &self.conv2, "bn2", &self.bn2)];
+        block_forward(&steps, &self.relu, self.downsample.as_ref(), &self.path, xs, train, rec, path)
     }
 }
 
@@ -491,35 +510,12 @@ impl Module for Bottleneck {
         v
     }
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let at = |name: &str| join_path(path, name);
-        if !rec.is_active() {
-            // Fast path: in-place ReLU and residual add, as in torchvision (see BasicBlock).
-            let out = self.bn1.try_forward_t(&self.conv1.try_forward_t(xs, train)?, train)?;
-            let out = relu_(&join_path(&self.path, "relu"), out)?;
-            let out = self.bn2.try_forward_t(&self.conv2.try_forward_t(&out, train)?, train)?;
-            let out = relu_(&join_path(&self.path, "relu"), out)?;
-            let out = self.bn3.try_forward_t(&self.conv3.try_forward_t(&out, train)?, train)?;
-            let identity = match &self.downsample {
-                Some(d) => d.try_forward_t(xs, train)?,
-                None => xs.shallow_clone(),
-            };
-            return residual_relu_(&join_path(&self.path, "add"), out, &identity);
-        }
-        let out = self.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
-        let out = self.bn1.try_forward_rec(&out, train, rec, &at("bn1"))?;
-        let out = self.relu.try_forward_rec(&out, train, rec, &at("relu"))?;
-        let out = self.conv2.try_forward_rec(&out, train, rec, &at("conv2"))?;
-        let out = self.bn2.try_forward_rec(&out, train, rec, &at("bn2"))?;
-        let out = self.relu.try_forward_rec(&out, train, rec, &at("relu"))?;
-        let out = self.conv3.try_forward_rec(&out, train, rec, &at("conv3"))?;
-        let out = self.bn3.try_forward_rec(&out, train, rec, &at("bn3"))?;
-        let identity = match &self.downsample {
-            Some(d) => d.try_forward_rec(xs, train, rec, &at("downsample"))?,
-            None => xs.shallow_clone(),
-        };
-        let out = residual(&at("add"), &out, &identity)?;
-        rec.record(&at("add"), &out);
-        self.relu.try_forward_rec(&out, train, rec, &at("relu"))
+        let steps = [
+            ("conv1", &self.conv1, "bn1", &self.bn1),
+            ("conv2", &self.conv2, "bn2", &self.bn2),
+            ("conv3", &self.conv3, "bn3", &self.bn3),
+        ];
+        block_forward(&steps, &self.relu, self.downsample.as_ref(), &self.path, xs, train, rec, path)
     }
 }
 
