@@ -90,7 +90,7 @@ pub fn resolve_weights(arch: &str, spec: &str, dirs: &[PathBuf]) -> anyhow::Resu
 
 /// Loads a whole checkpoint strictly into `model` (weights must fit the model exactly).
 pub fn load_strict(model: &dyn Model, path: &Path, device: Device) -> anyhow::Result<LoadReport> {
-    let ropts = ReadOptions { device, ..ReadOptions::default() };
+    let ropts = ReadOptions { device, mmap: true, ..ReadOptions::default() };
     let report = checkpoint::load_file(model, path, &ropts, &LoadOptions::strict())
         .with_context(|| format!("loading {}", path.display()))?;
     Ok(report)

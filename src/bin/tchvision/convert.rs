@@ -47,7 +47,12 @@ fn out_format(path: &Path) -> anyhow::Result<OutFormat> {
 /// Runs `tchvision convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let format = out_format(&args.output)?;
-    let opts = ReadOptions { state_dict_key: args.key.clone(), strip_module_prefix: false, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        state_dict_key: args.key.clone(),
+        strip_module_prefix: false,
+        mmap: true,
+        ..ReadOptions::default()
+    };
     let ckpt = checkpoint::read(&args.input, &opts).with_context(|| format!("reading {}", args.input.display()))?;
     let written = || format!("writing {}", args.output.display());
     match format {

@@ -50,7 +50,12 @@ struct Listing {
 
 /// Runs `tchvision inspect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let opts = ReadOptions { state_dict_key: args.key.clone(), strip_module_prefix: false, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        state_dict_key: args.key.clone(),
+        strip_module_prefix: false,
+        mmap: true,
+        ..ReadOptions::default()
+    };
     let ckpt = checkpoint::read(&args.file, &opts).with_context(|| format!("inspecting {}", args.file.display()))?;
     let tensors: Vec<TensorEntry> = ckpt
         .tensors

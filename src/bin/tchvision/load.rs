@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = &args.prefix {
         opts = opts.add_prefix(p.clone());
     }
-    let ropts = ReadOptions { device, state_dict_key: args.key.clone(), ..ReadOptions::default() };
+    let ropts = ReadOptions { device, state_dict_key: args.key.clone(), mmap: true, ..ReadOptions::default() };
     let report = checkpoint::load_file(built.model.as_ref(), &args.file, &ropts, &opts)
         .with_context(|| format!("loading {} into {}", args.file.display(), args.arch))?;
     if args.json {

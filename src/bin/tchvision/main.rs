@@ -4,6 +4,10 @@
 //! `--json`) and a `run(args) -> anyhow::Result<()>` that calls the library. Errors print as one
 //! line on stderr, `tchvision: error: <context>: <cause>: …`, with a non-zero exit status; a
 //! panic (a bug) prints one line too, never a backtrace.
+//!
+//! Checkpoints are read lazily (`ReadOptions::mmap`: the file mapped copy-on-write, as
+//! `torch.load(mmap=True)`), so `inspect` touches only the pickle and a load copies each value
+//! once, from the page cache into the model.
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -44,8 +44,9 @@ pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
     if ext == "npy" {
         return Tensor::read_npy(path).with_context(|| format!("reading {}", path.display()));
     }
-    let ckpt = checkpoint::read(path, &ReadOptions { strip_module_prefix: false, ..ReadOptions::default() })
-        .with_context(|| format!("reading {}", path.display()))?;
+    let ckpt =
+        checkpoint::read(path, &ReadOptions { strip_module_prefix: false, mmap: true, ..ReadOptions::default() })
+            .with_context(|| format!("reading {}", path.display()))?;
     match ckpt.tensors.len() {
         1 => Ok(ckpt
             .tensors
