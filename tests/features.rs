@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -23,13 +22,6 @@ use tchvision::Error;
 const RTOL: f64 = 1e-4;
 const ATOL: f64 = 1e-5;
 
-/// Building models draws from libtorch's global generator; the seeded-init test must not
-/// interleave with the others.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn structure() -> Value {
     common::json("resnet/structure.json")
 }
@@ -42,19 +34,10 @@ fn out(o: &HashMap<String, Tensor>, k: &str) -> Tensor {
     o.get(k).unwrap_or_else(|| panic!("fixture tensor {k} missing")).shallow_clone()
 }
 
-fn load(m: &dyn Module, src: &HashMap<String, Tensor>, prefix: &str) {
-    let _g = tch::no_grad_guard();
-    for (k, mut t) in m.state_dict() {
-        let s = src.get(&format!("{prefix}{k}")).unwrap_or_else(|| panic!("no tensor for {prefix}{k}"));
-        assert_eq!(t.size(), s.size(), "{k}: shape");
-        t.copy_(s);
-    }
-}
-
 fn resnet(cfg: &ResNetConfig, weights: &str) -> (VarStore, ResNet) {
     let vs = VarStore::new(Device::Cpu);
     let net = ResNet::new(&vs.root(), cfg).unwrap();
-    load(&net, &common::tensors(weights), "");
+    common::copy_state(&net, &common::tensors(weights), "");
     net.eval();
     (vs, net)
 }
@@ -65,7 +48,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[test]
 fn node_names_are_torchvisions_graph_node_names() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
     for (name, cfg) in [("resnet18", ResNetConfig::resnet18()), ("resnet50", ResNetConfig::resnet50())] {
@@ -81,7 +64,7 @@ fn node_names_are_torchvisions_graph_node_names() {
 
 #[test]
 fn resnet50_nodes_equal_create_feature_extractor() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let o = outputs();
     let (_vs, net) = resnet(&ResNetConfig::resnet50(), "resnet/resnet50.safetensors");
@@ -113,12 +96,12 @@ fn resnet50_nodes_equal_create_feature_extractor() {
 
 #[test]
 fn resnet18_nodes_equal_create_feature_extractor_through_dyn_model() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let o = outputs();
     let vs = VarStore::new(Device::Cpu);
     let m: Box<dyn Model> = create_model("resnet18", &vs.root(), &ModelOptions::default()).unwrap();
-    load(m.as_ref(), &common::tensors("resnet/resnet18.safetensors"), "");
+    common::copy_state(m.as_ref(), &common::tensors("resnet/resnet18.safetensors"), "");
     m.eval();
     let nodes = strings(&st["r18_nodes"]);
     let (logits, got) = m.forward_nodes(&out(&o, "x224"), false, &nodes).unwrap();
@@ -136,7 +119,7 @@ fn resnet18_nodes_equal_create_feature_extractor_through_dyn_model() {
 
 #[test]
 fn unknown_node_is_an_error_listing_the_valid_ones() {
-    let _s = serial();
+    let _s = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let net = ResNet::new(&vs.root(), &ResNetConfig::resnet18()).unwrap();
     let xs = Tensor::randn([1, 3, 32, 32], (Kind::Float, Device::Cpu));
@@ -163,7 +146,7 @@ fn unknown_node_is_an_error_listing_the_valid_ones() {
 /// / reduction)), timm's values for resnet50, and torchvision's output shapes.
 #[test]
 fn feature_info_matches_the_outputs() {
-    let _s = serial();
+    let _s = common::serial();
     let o = outputs();
     let timm_r50 =
         [(64, 2, "relu"), (256, 4, "layer1"), (512, 8, "layer2"), (1024, 16, "layer3"), (2048, 32, "layer4")];
@@ -209,7 +192,7 @@ fn fpn_inputs(o: &HashMap<String, Tensor>) -> Vec<(String, Tensor)> {
 
 #[test]
 fn fpn_matches_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let o = outputs();
     let vs = VarStore::new(Device::Cpu);
@@ -220,7 +203,7 @@ fn fpn_matches_torchvision() {
     let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
     assert_eq!(&ours, st["fpn"]["modules"].as_array().unwrap());
 
-    load(&fpn, &o, "fpn.state.");
+    common::copy_state(&fpn, &o, "fpn.state.");
     // on torchvision's resnet50 features
     let got = fpn.forward_maps(&fpn_inputs(&o)).unwrap();
     for (name, t) in &got {
@@ -231,7 +214,7 @@ fn fpn_matches_torchvision() {
     let (_, stages) = net.forward_stages(&out(&o, "x193"), false).unwrap();
     let maps: Vec<(String, Tensor)> = stages.into_iter().skip(1).map(|(i, t)| (i.module, t)).collect();
     let fpn2 = FeaturePyramidNetwork::for_stages(&(vs.root() / "fpn2"), &Model::feature_info(&net)[1..], 64).unwrap();
-    load(&fpn2, &o, "fpn.state.");
+    common::copy_state(&fpn2, &o, "fpn.state.");
     for (name, t) in fpn2.forward_maps(&maps).unwrap() {
         common::assert_close(&format!("resnet50 → fpn {name}"), &t, &out(&o, &format!("fpn.out.{name}")), RTOL, ATOL);
     }
@@ -241,7 +224,7 @@ fn fpn_matches_torchvision() {
 
 #[test]
 fn fpn_init_after_a_seed_equals_torchvisions() {
-    let _s = serial();
+    let _s = common::serial();
     let init = common::json("resnet/init.json");
     tch::manual_seed(2);
     let vs = VarStore::new(Device::Cpu);

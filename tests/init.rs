@@ -8,7 +8,6 @@ mod common;
 
 use common::{json, tensors};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use tch::{nn::Path, nn::VarStore, Device, Kind, Tensor};
 use tchvision::init::{self, recipes, FanMode, Nonlinearity};
 use tchvision::models::seed::Yolo_v1;
@@ -18,14 +17,6 @@ use tchvision::Error;
 extern "C" {
     /// The C library's error function (libm is linked into every Rust binary on Linux).
     fn erf(x: f64) -> f64;
-}
-
-/// libtorch's generator is global: tests that seed or draw from it run one at a time (this also
-/// keeps one Yolo_v1, 800 MB of weights, in memory at a time).
-static RNG: Mutex<()> = Mutex::new(());
-
-fn rng() -> MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn empty(shape: &[i64]) -> Tensor {
@@ -106,7 +97,7 @@ fn torch_gain(name: &str, param: Option<f64>) -> f64 {
 
 #[test]
 fn calculate_gain_equals_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let g = json("layers/init.json");
     for e in g["gains"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap();
@@ -128,7 +119,7 @@ fn calculate_gain_equals_torch() {
 
 #[test]
 fn unknown_names_are_errors() {
-    let _rng = rng();
+    let _rng = common::serial();
     for name in ["softplus", "gelu", "ReLU", "", "identity"] {
         assert!(init::calculate_gain(name, None).is_err(), "{name}");
         assert!(Nonlinearity::parse(name, None).is_err(), "{name}");
@@ -141,7 +132,7 @@ fn unknown_names_are_errors() {
 
 #[test]
 fn fans_follow_torch_formula() {
-    let _rng = rng();
+    let _rng = common::serial();
     assert_eq!(init::fan_in_and_fan_out(&empty(&[64, 3, 7, 5])).unwrap(), (3 * 35, 64 * 35));
     assert_eq!(init::fan_in_and_fan_out(&empty(&[10, 20])).unwrap(), (20, 10));
     assert_eq!(init::fan_in_and_fan_out(&empty(&[4, 6, 2, 3, 5])).unwrap(), (6 * 30, 4 * 30));
@@ -190,7 +181,7 @@ fn run_ours(key: &str, t: &mut Tensor) -> tchvision::Result<()> {
 
 #[test]
 fn same_seed_same_numbers_as_torch_nn_init() {
-    let _rng = rng();
+    let _rng = common::serial();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     let mut mismatched = Vec::new();
@@ -212,7 +203,7 @@ fn same_seed_same_numbers_as_torch_nn_init() {
 
 #[test]
 fn default_init_draws_like_torch_after_the_same_seed() {
-    let _rng = rng();
+    let _rng = common::serial();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     for d in g["defaults"].as_array().unwrap() {
@@ -280,7 +271,7 @@ fn conv_layer1(p: Path) -> Sequential {
 
 #[test]
 fn recipes_draw_like_torch_after_the_same_seed() {
-    let _rng = rng();
+    let _rng = common::serial();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     for r in g["recipes"].as_array().unwrap() {
@@ -318,7 +309,7 @@ const BIG_SHAPE: [i64; 4] = [512, 256, 3, 3]; // fan_in 2304, fan_out 4608, 1.18
 
 #[test]
 fn normal_uniform_constant_follow_their_formulas() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(7);
     let mut t = empty(&BIG_SHAPE);
     init::normal_(&mut t, 0.5, 2.0).unwrap();
@@ -342,7 +333,7 @@ fn normal_uniform_constant_follow_their_formulas() {
 
 #[test]
 fn xavier_follows_its_formula() {
-    let _rng = rng();
+    let _rng = common::serial();
     let (fan_in, fan_out): (f64, f64) = (256.0 * 9.0, 512.0 * 9.0);
     tch::manual_seed(8);
     let mut t = empty(&BIG_SHAPE);
@@ -357,7 +348,7 @@ fn xavier_follows_its_formula() {
 
 #[test]
 fn kaiming_follows_its_formula_for_every_nonlinearity() {
-    let _rng = rng();
+    let _rng = common::serial();
     let (fan_in, fan_out): (f64, f64) = (256.0 * 9.0, 512.0 * 9.0);
     tch::manual_seed(9);
     let mut t = empty(&BIG_SHAPE);
@@ -386,7 +377,7 @@ fn kaiming_follows_its_formula_for_every_nonlinearity() {
 
 #[test]
 fn lecun_follows_its_formula() {
-    let _rng = rng();
+    let _rng = common::serial();
     let fan_in: f64 = 256.0 * 9.0;
     tch::manual_seed(10);
     let mut t = empty(&BIG_SHAPE);
@@ -410,7 +401,7 @@ fn truncated_moments(mu: f64, sigma: f64, a: f64, b: f64) -> (f64, f64) {
 
 #[test]
 fn trunc_normal_follows_the_closed_form() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(11);
     let mut t = empty(&BIG_SHAPE);
     for (mu, sigma, a, b) in
@@ -430,7 +421,7 @@ fn trunc_normal_follows_the_closed_form() {
 
 #[test]
 fn orthogonal_is_orthogonal() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(12);
     for (shape, gain) in [(vec![200i64, 50], 1.0), (vec![50, 200], 1.0), (vec![64, 64], 2.0), (vec![16, 4, 3, 3], 0.5)]
     {
@@ -452,7 +443,7 @@ fn orthogonal_is_orthogonal() {
 
 #[test]
 fn default_init_is_reset_parameters() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(13);
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
@@ -511,7 +502,7 @@ fn snapshot(m: &dyn Module) -> HashMap<String, Tensor> {
 
 #[test]
 fn recipe_initialize_weights_on_yolo_v1() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(14);
     let vs = VarStore::new(Device::Cpu);
     let net = Yolo_v1::new(&vs.root(), 20).unwrap();
@@ -562,7 +553,7 @@ fn assert_normal_small(what: &str, t: &Tensor, std: f64) {
 
 #[test]
 fn recipe_kaiming_fan_out() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(15);
     let vs = VarStore::new(Device::Cpu);
     let net = Sequential::builder(vs.root())
@@ -613,7 +604,7 @@ fn recipe_kaiming_fan_out() {
 
 #[test]
 fn recipe_weights_init_kaiming_on_one_submodule_only() {
-    let _rng = rng();
+    let _rng = common::serial();
     tch::manual_seed(16);
     let vs = VarStore::new(Device::Cpu);
     let net = Yolo_v1::new(&vs.root(), 20).unwrap();

@@ -11,20 +11,11 @@ mod common;
 use common::{assert_close, json, tensors};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use tch::{nn::Path, nn::VarStore, Device, Kind, Tensor};
 use tchvision::nn::*;
 use tchvision::Error;
 
 type Built = tchvision::Result<Box<dyn Module>>;
-
-/// libtorch's generator is global: tests that seed or draw from it (building a Conv2d or Linear
-/// draws) run one at a time.
-static RNG: Mutex<()> = Mutex::new(());
-
-fn rng() -> MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn boxed<M: Module + 'static>(m: tchvision::Result<M>) -> Built {
     m.map(|m| Box::new(m) as Box<dyn Module>)
@@ -160,15 +151,6 @@ fn check_structure(what: &str, m: &dyn Module, s: &Value) {
     assert_eq!(Value::from(order), s["apply_order"], "{what}: apply order");
 }
 
-/// Copies torch's tensors into the module's state dict (in place, under no_grad).
-fn load(what: &str, m: &dyn Module, t: &HashMap<String, Tensor>, prefix: &str) {
-    let _g = tch::no_grad_guard();
-    for (k, mut v) in m.state_dict() {
-        let src = t.get(&format!("{prefix}{k}")).unwrap_or_else(|| panic!("{what}: fixture lacks {prefix}{k}"));
-        v.f_copy_(src).unwrap();
-    }
-}
-
 /// Layers whose forward has no reduction: their outputs must be bit-identical to torch's.
 fn exact(name: &str) -> bool {
     !["conv", "bn_", "linear", "layernorm", "groupnorm", "sequential", "adaptive", "avgpool"]
@@ -193,7 +175,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn every_torch_case_has_a_rust_twin() {
-    let _rng = rng();
+    let _rng = common::serial();
     let cases = json("layers/cases.json");
     let vs = VarStore::new(Device::Cpu);
     for c in cases.as_array().unwrap() {
@@ -204,7 +186,7 @@ fn every_torch_case_has_a_rust_twin() {
 
 #[test]
 fn layers_equal_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let cases = json("layers/cases.json");
     let t = tensors("layers/cases.safetensors");
     let mut checked = 0;
@@ -233,7 +215,7 @@ fn layers_equal_torch() {
         sd_keys.sort();
         assert_eq!(vs_keys, sd_keys, "{name}: VarStore names");
 
-        load(name, m, &t, &format!("{name}/state/"));
+        common::copy_state(m, &t, &format!("{name}/state/"));
         // Only Dropout and BatchNorm keep a training flag; `is_training` reports it.
         let flagged = m.named_modules().iter().any(|(_, x)| x.training_flag().is_some());
         m.train();
@@ -272,7 +254,7 @@ fn layers_equal_torch() {
 
 #[test]
 fn batchnorm_running_statistics_follow_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     // Spelled out for the cases the issue names (the generic test covers them too): after two
     // training steps, running_mean/var and num_batches_tracked equal torch's.
     let t = tensors("layers/cases.safetensors");
@@ -296,7 +278,7 @@ fn batchnorm_running_statistics_follow_torch() {
 
     let vs = VarStore::new(Device::Cpu);
     let m = BatchNorm2d::new(&vs.root(), 4, BatchNormConfig { momentum: None, ..Default::default() }).unwrap();
-    load("bn_momentum_none", &m, &t, "bn_momentum_none/state/");
+    common::copy_state(&m, &t, "bn_momentum_none/state/");
     let _ = m.try_forward(x0).unwrap();
     let _ = m.try_forward(x1).unwrap();
     assert_close("ours, momentum=None", m.running_mean.as_ref().unwrap(), &want, 1e-5, 1e-6);
@@ -305,7 +287,7 @@ fn batchnorm_running_statistics_follow_torch() {
 
 #[test]
 fn dropout_draws_like_torch_after_the_same_seed() {
-    let _rng = rng();
+    let _rng = common::serial();
     let t = tensors("layers/cases.safetensors");
     let vs = VarStore::new(Device::Cpu);
     let d = Dropout::new(&vs.root(), 0.3).unwrap();
@@ -348,7 +330,7 @@ fn conv_block(p: &Path) -> Sequential {
 
 #[test]
 fn wrong_channel_count_is_an_error_naming_path_and_shapes() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let net = conv_block(&vs.root());
     let x = Tensor::zeros([2, 4, 32, 32], (Kind::Float, Device::Cpu));
@@ -363,7 +345,7 @@ fn wrong_channel_count_is_an_error_naming_path_and_shapes() {
 
 #[test]
 fn too_small_images_are_errors_naming_path_and_shapes() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
     // A 7x7 kernel without padding on a 5x5 image.
@@ -393,7 +375,7 @@ fn too_small_images_are_errors_naming_path_and_shapes() {
 
 #[test]
 fn other_bad_inputs_are_errors() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
     let z = |s: &[i64]| Tensor::zeros(s, (Kind::Float, Device::Cpu));
@@ -441,7 +423,7 @@ fn other_bad_inputs_are_errors() {
 
 #[test]
 fn bad_configurations_are_errors() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
     let cfg = Conv2dConfig::default;
@@ -469,7 +451,7 @@ fn bad_configurations_are_errors() {
 
 #[test]
 fn unknown_nonlinearity_is_an_error() {
-    let _rng = rng();
+    let _rng = common::serial();
     let err = tchvision::init::calculate_gain("softplus", None).unwrap_err();
     assert!(matches!(err, Error::Unknown { .. }), "{err:?}");
     assert!(err.to_string().contains("softplus"), "{err}");

@@ -8,20 +8,10 @@ mod common;
 
 use common::{assert_close, json, tensors};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use tch::{nn::Path, nn::VarStore, Device, Kind, Tensor};
 use tchvision::models::seed::Yolo_v1;
 use tchvision::nn::*;
 use tchvision::Error;
-
-/// libtorch's generator is global: tests that seed or draw from it run one at a time (this also
-/// keeps one Yolo_v1, 800 MB of weights, in memory at a time).
-static RNG: Mutex<()> = Mutex::new(());
-
-fn rng() -> MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn dtype(k: Kind) -> &'static str {
     match k {
@@ -99,16 +89,9 @@ fn nested(p: &Path) -> Sequential {
         .build()
 }
 
-fn load(m: &dyn Module, t: &HashMap<String, Tensor>, prefix: &str) {
-    let _g = tch::no_grad_guard();
-    for (k, mut v) in m.state_dict() {
-        v.f_copy_(&t[&format!("{prefix}{k}")]).unwrap();
-    }
-}
-
 #[test]
 fn nested_sequential_tree_equals_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let net = nested(&vs.root());
     check_structure("nested Sequential", &net, &case("sequential_nested")["structure"]);
@@ -127,7 +110,7 @@ fn nested_sequential_tree_equals_torch() {
 
 #[test]
 fn get_submodule_walks_dotted_paths() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let net = nested(&vs.root());
     assert_eq!(net.get_submodule("").unwrap().kind(), ModuleKind::Sequential);
@@ -144,7 +127,7 @@ fn get_submodule_walks_dotted_paths() {
 
 #[test]
 fn handles_share_storage_with_the_model() {
-    let _rng = rng();
+    let _rng = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let net = nested(&vs.root());
     let x = Tensor::randn([1, 3, 5, 5], (Kind::Float, Device::Cpu));
@@ -178,12 +161,12 @@ fn handles_share_storage_with_the_model() {
 
 #[test]
 fn train_and_eval_drive_dropout_and_batchnorm_as_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let c = case("sequential_nested");
     let t = tensors("layers/cases.safetensors");
     let vs = VarStore::new(Device::Cpu);
     let net = nested(&vs.root());
-    load(&net, &t, "sequential_nested/state/");
+    common::copy_state(&net, &t, "sequential_nested/state/");
     let x0 = &t["sequential_nested/input0"];
     let x1 = &t["sequential_nested/input1"];
 
@@ -249,7 +232,7 @@ fn train_and_eval_drive_dropout_and_batchnorm_as_torch() {
 
 #[test]
 fn yolo_v1_tree_equals_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let meta = json("layers/yolo.json");
     let vs = VarStore::new(Device::Cpu);
     let net = Yolo_v1::new(&vs.root(), 20).unwrap();

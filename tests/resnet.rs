@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
@@ -26,13 +25,6 @@ const ATOL: f64 = 1e-5;
 /// The stage nodes compared for every model.
 const STAGES: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 
-/// Every test builds models, which draws from libtorch's global generator: the tests that
-/// depend on it (init after a seed, seeded weights) must not interleave with others.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn structure() -> Value {
     common::json("resnet/structure.json")
 }
@@ -43,17 +35,6 @@ fn outputs() -> HashMap<String, Tensor> {
 
 fn out(o: &HashMap<String, Tensor>, k: &str) -> Tensor {
     o.get(k).unwrap_or_else(|| panic!("fixture tensor {k} missing")).shallow_clone()
-}
-
-/// Copies `src[prefix + key]` into every state-dict entry of `m` (converting the dtype);
-/// asserts every key is present with the same shape.
-fn load(m: &dyn Module, src: &HashMap<String, Tensor>, prefix: &str) {
-    let _g = tch::no_grad_guard();
-    for (k, mut t) in m.state_dict() {
-        let s = src.get(&format!("{prefix}{k}")).unwrap_or_else(|| panic!("no tensor for {prefix}{k}"));
-        assert_eq!(t.size(), s.size(), "{k}: shape");
-        t.copy_(s);
-    }
 }
 
 fn build(cfg: &ResNetConfig) -> (VarStore, ResNet) {
@@ -107,7 +88,7 @@ fn assert_stages(what: &str, net: &ResNet, input: &Tensor, want: impl Fn(&str) -
 
 #[test]
 fn every_registered_model_has_torchvisions_structure_and_runs() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let torch_models = st["models"].as_object().unwrap();
     let mut names: Vec<&str> = list_models().iter().filter(|m| m.family == "resnet").map(|m| m.name).collect();
@@ -134,7 +115,7 @@ fn every_registered_model_has_torchvisions_structure_and_runs() {
 
 #[test]
 fn variants_have_torchvisions_structure() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let v = &st["variants"];
     let cases = [
@@ -152,10 +133,10 @@ fn variants_have_torchvisions_structure() {
 
 #[test]
 fn resnet18_logits_match_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let o = outputs();
     let (_vs, net) = build(&ResNetConfig::resnet18());
-    load(&net, &common::tensors("resnet/resnet18.safetensors"), "");
+    common::copy_state(&net, &common::tensors("resnet/resnet18.safetensors"), "");
     net.eval();
     for size in ["x224", "x193"] {
         let y = net.try_forward(&x(&o, size)).unwrap();
@@ -172,10 +153,10 @@ fn resnet18_logits_match_torchvision() {
 
 #[test]
 fn resnet50_logits_match_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let o = outputs();
     let (_vs, net) = build(&ResNetConfig::resnet50());
-    load(&net, &common::tensors("resnet/resnet50.safetensors"), "");
+    common::copy_state(&net, &common::tensors("resnet/resnet50.safetensors"), "");
     net.eval();
     for size in ["x224", "x193"] {
         let y = net.try_forward(&x(&o, size)).unwrap();
@@ -198,10 +179,10 @@ fn resnet50_logits_match_torchvision() {
 
 #[test]
 fn dilated_resnet50_matches_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let o = outputs();
     let (_vs, net) = build(&ResNetConfig::resnet50().replace_stride_with_dilation([false, true, true]));
-    load(&net, &common::tensors("resnet/resnet50.safetensors"), "");
+    common::copy_state(&net, &common::tensors("resnet/resnet50.safetensors"), "");
     net.eval();
     let input = x(&o, "x193");
     let f = net.forward_features(&input, false).unwrap();
@@ -212,10 +193,10 @@ fn dilated_resnet50_matches_torchvision() {
 
 #[test]
 fn train_mode_step_matches_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let o = outputs();
     let (_vs, net) = build(&ResNetConfig::resnet18());
-    load(&net, &common::tensors("resnet/resnet18.safetensors"), "");
+    common::copy_state(&net, &common::tensors("resnet/resnet18.safetensors"), "");
     net.train();
     let y = net.try_forward(&x(&o, "xtrain")).unwrap();
     common::assert_close("train-mode logits", &y, &out(&o, "resnet18.train.logits"), RTOL, ATOL);
@@ -310,7 +291,7 @@ fn every_model_of_the_family_is_compared_with_torchvision() {
 /// logits on x224[:1] (through `forward_nodes`) and x193 (through `forward`), and layer1…layer4
 /// on x224[:1]. One model at a time (the lock), dropped before the next.
 fn seeded_model_matches_torchvision(name: &str) {
-    let _s = serial();
+    let _s = common::serial();
     let cfg = SEEDED.iter().find(|(n, _)| *n == name).map(|(_, c)| c()).unwrap();
     let st = structure();
     let o = outputs();
@@ -369,7 +350,7 @@ fn wide_resnet101_2_matches_torchvision() {
 /// ResNet-18 with `norm_layer=partial(nn.GroupNorm, 32)`, every tensor seeded.
 #[test]
 fn groupnorm_resnet18_matches_torchvision() {
-    let _s = serial();
+    let _s = common::serial();
     let st = structure();
     let o = outputs();
     let (_vs, net) = build(&ResNetConfig::resnet18().norm(NormKind::GroupNorm { num_groups: 32 }));
@@ -382,7 +363,7 @@ fn groupnorm_resnet18_matches_torchvision() {
 /// its init (kaiming_normal fan_out for convs, BN 1/0, Linear's default, zero_init_residual).
 #[test]
 fn init_after_a_seed_equals_torchvisions() {
-    let _s = serial();
+    let _s = common::serial();
     let init = common::json("resnet/init.json");
     for (case, seed, cfg) in [
         ("resnet18", 0, ResNetConfig::resnet18()),
@@ -414,7 +395,7 @@ fn init_after_a_seed_equals_torchvisions() {
 
 #[test]
 fn zero_init_residual_zeroes_the_last_norm_of_each_branch() {
-    let _s = serial();
+    let _s = common::serial();
     for cfg in [ResNetConfig::resnet18().zero_init_residual(true), ResNetConfig::resnet50().zero_init_residual(true)] {
         let (_vs, net) = build(&cfg);
         let last = if cfg.block == BlockKind::Basic { ".bn2.weight" } else { ".bn3.weight" };
@@ -442,7 +423,7 @@ fn zero_init_residual_zeroes_the_last_norm_of_each_branch() {
 
 #[test]
 fn invalid_options_are_refused_as_torchvision_refuses_them() {
-    let _s = serial();
+    let _s = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let cases = [
         ResNetConfig::resnet18().groups(32),
@@ -466,7 +447,7 @@ fn invalid_options_are_refused_as_torchvision_refuses_them() {
 
 #[test]
 fn bad_input_names_the_layer() {
-    let _s = serial();
+    let _s = common::serial();
     let (_vs, net) = build(&ResNetConfig::resnet18());
     let err = net.try_forward_t(&Tensor::zeros([1, 4, 32, 32], (Kind::Float, Device::Cpu)), false).unwrap_err();
     assert!(matches!(&err, Error::InputShape { path, .. } if path == "conv1"), "{err}");
@@ -474,7 +455,7 @@ fn bad_input_names_the_layer() {
 
 #[test]
 fn registry_lists_unique_names_and_builds_by_name() {
-    let _s = serial();
+    let _s = common::serial();
     let names = registry::model_names();
     let mut sorted = names.clone();
     sorted.sort();

@@ -9,18 +9,10 @@ mod common;
 
 use common::{assert_close, json, tensors};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::models::seed::Yolo_v1;
 use tchvision::nn::*;
 use tchvision::Error;
-
-/// libtorch's generator is global, and a Yolo_v1 holds 800 MB: one test at a time.
-static RNG: Mutex<()> = Mutex::new(());
-
-fn rng() -> MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn yolo(seed: i64) -> (VarStore, Yolo_v1) {
     tch::manual_seed(seed);
@@ -31,7 +23,7 @@ fn yolo(seed: i64) -> (VarStore, Yolo_v1) {
 
 #[test]
 fn output_shapes_and_bad_input() {
-    let _rng = rng();
+    let _rng = common::serial();
     let (_vs, net) = yolo(1);
     net.eval();
     let x = Tensor::randn([1, 3, 448, 448], (Kind::Float, Device::Cpu));
@@ -56,7 +48,7 @@ fn output_shapes_and_bad_input() {
 
 #[test]
 fn same_seed_same_weights_and_output_as_torch() {
-    let _rng = rng();
+    let _rng = common::serial();
     let meta = json("layers/yolo.json");
     let t = tensors("layers/yolo.safetensors");
     let (_vs, net) = yolo(meta["seed"].as_i64().unwrap());
@@ -110,7 +102,7 @@ fn load_torch_weights(net: &Yolo_v1, t: &HashMap<String, Tensor>) {
 
 #[test]
 fn torch_weights_give_torch_outputs() {
-    let _rng = rng();
+    let _rng = common::serial();
     let meta = json("layers/yolo.json");
     let t = tensors("layers/yolo.safetensors");
     let (_vs, net) = yolo(12345);

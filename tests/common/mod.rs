@@ -75,3 +75,22 @@ pub fn skip(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
 }
+
+/// Serialises the tests of one test binary that draw from libtorch's global generator (or
+/// build big models): seeded draws must not interleave.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Copies torch's tensors `src[prefix + key]` into every state-dict entry of `m` (in place,
+/// under no_grad, converting the dtype); asserts each key exists with the same shape.
+pub fn copy_state(m: &dyn tchvision::nn::Module, src: &std::collections::HashMap<String, Tensor>, prefix: &str) {
+    use tchvision::nn::ModuleExt;
+    let _g = tch::no_grad_guard();
+    for (k, mut t) in m.state_dict() {
+        let s = src.get(&format!("{prefix}{k}")).unwrap_or_else(|| panic!("fixture lacks {prefix}{k}"));
+        assert_eq!(t.size(), s.size(), "{prefix}{k}: shape");
+        t.f_copy_(s).unwrap();
+    }
+}
