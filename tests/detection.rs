@@ -10,7 +10,7 @@ use tchvision::detection::{
     batched_nms, box_iou, decode, detect_images, draw_detections, draw_detections_on_tensor, encode_targets, nms,
     voc_class_names, yolo_v1_loss, ConfidenceTarget, DecodeOptions, Detection, LossConfig, TargetBox, YoloLayout,
 };
-use tchvision::models::yolo::{YoloV1, YoloV1Config};
+use tchvision::detection::yolo::{YoloV1, YoloV1Config};
 use tchvision::nn::ModuleExt;
 use tchvision::Error;
 

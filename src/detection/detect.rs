@@ -11,7 +11,7 @@ use super::draw::draw_detections_on_tensor;
 use super::Detection;
 use crate::error::{Error, Result, TorchResultExt};
 use crate::imageio;
-use crate::models::yolo::YoloDetector;
+use crate::detection::yolo::YoloDetector;
 use crate::nn::ModuleExt;
 
 /// The detections of one image. Serialised as JSON `{"image": "dog.jpg", "detections": [...]}`

@@ -9,7 +9,7 @@
 //! `conv_layer2` and `flatten`: a 1×1 Conv2d 192→1024, BatchNorm2d(1024), LeakyReLU(0.1) and an
 //! AdaptiveAvgPool2d to 7×7, which is where the paper's conv layers 3–6 end (1024 channels at
 //! 7×7 for a 448×448 input). Any input from 4×4 up then runs. The paper's full detector is
-//! [`crate::models::yolo`].
+//! [`crate::detection::yolo`].
 //!
 //! [`YourNet`] is the seed's second network: a resnet50 backbone under the same head.
 

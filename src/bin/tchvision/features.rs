@@ -9,7 +9,7 @@ use tchvision::imageio;
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, OptionArgs, print_json, progress, DeviceArg, WeightsArg};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
@@ -18,6 +18,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The image (JPEG or PNG).
     pub image: PathBuf,
     /// Nodes to picture, comma-separated (`layer1,layer2`).
@@ -46,9 +48,8 @@ struct Picture {
 /// Runs `tchvision features`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, None, device)?;
+    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
     let x = preprocess_for(w.as_ref(), &args.arch).apply(&img)?.unsqueeze(0).to_device(device);
