@@ -11,6 +11,8 @@
 pub mod api;
 pub mod features;
 pub mod fpn;
+pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod resnet;
 pub mod seed;
 pub mod weights;
