@@ -61,7 +61,7 @@ fn paper_param_count(batch_norm: bool, hidden: i64, s: i64, b: i64, c: i64) -> i
 
 fn structure_matches(what: &str, model: &dyn tchvision::nn::Module, fx: &serde_json::Value) {
     let modules: Vec<(String, String)> =
-        model.named_modules().iter().map(|(n, m)| (n.clone(), m.kind().name().to_string())).collect();
+        model.named_modules().iter().map(|(n, m)| (n.clone(), m.class_name().to_string())).collect();
     let want: Vec<(String, String)> = fx["modules"]
         .as_array()
         .unwrap()
