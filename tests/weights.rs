@@ -8,7 +8,10 @@ use tchvision::registry::{all_weights, lookup_weights as lookup};
 #[test]
 fn table_matches_torchvision_naming() {
     for w in all_weights() {
-        assert_eq!(w.file, format!("{}-{}.pth", w.arch, w.hash_prefix()), "{w:?}");
+        // `<arch>-<hash>.pth`, or `<arch>_<source>-<hash>.pth` for ported weights
+        // (`efficientnet_b0_rwightman-7f5810bc.pth`).
+        let stem = w.file.strip_suffix(&format!("-{}.pth", w.hash_prefix())).unwrap_or("");
+        assert!(stem == w.arch || stem.starts_with(&format!("{}_", w.arch)), "{w:?}");
         assert_eq!(w.hash_prefix().len(), 8);
         assert!(w.hash_prefix().chars().all(|c| c.is_ascii_hexdigit()));
     }
