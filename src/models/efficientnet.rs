@@ -38,19 +38,7 @@ use crate::models::api::{Model, ModelInfo, Options};
 use crate::models::features::FeatureInfo;
 use crate::models::weights::Weights;
 use crate::nn::*;
-use crate::ops::{conv_norm_act, Act, ConvNormAct, DepthMode, NormKind, SqueezeExcitation, StochasticDepth};
-
-/// torchvision's `_make_divisible(v, divisor, min_value)`: `v` rounded to the nearest multiple
-/// of `divisor` (at least `min_value`, default `divisor`), one step up when that loses more
-/// than 10 %.
-pub fn make_divisible(v: f64, divisor: i64, min_value: Option<i64>) -> i64 {
-    let min_value = min_value.unwrap_or(divisor);
-    let mut new_v = min_value.max((v + divisor as f64 / 2.0) as i64 / divisor * divisor);
-    if (new_v as f64) < 0.9 * v {
-        new_v += divisor;
-    }
-    new_v
-}
+use crate::ops::{conv_norm_act, make_divisible, Act, ConvNormAct, DepthMode, NormKind, SqueezeExcitation, StochasticDepth};
 
 /// Which block a stage stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +100,7 @@ impl MBConvConfig {
     }
     /// `_MBConvConfig.adjust_channels`: `_make_divisible(channels · width_mult, 8)`.
     pub fn adjust_channels(channels: i64, width_mult: f64) -> i64 {
-        make_divisible(channels as f64 * width_mult, 8, None)
+        make_divisible(channels as f64 * width_mult, 8)
     }
     /// The inner (expanded) width of a block.
     pub fn expanded_channels(&self) -> i64 {

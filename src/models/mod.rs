@@ -14,6 +14,8 @@ pub mod convnext;
 pub mod efficientnet;
 pub mod features;
 pub mod fpn;
+pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod resnet;
 pub mod seed;
 pub mod weights;
