@@ -11,7 +11,7 @@ CASES = {
     "efficientnet_b2": dict(stages=V1, input=(129, 161)),
     "efficientnet_b3": dict(stages=V1, input=(97, 129)),
     "efficientnet_b4": dict(stages=V1, input=(97, 129)),
-    "efficientnet_b5": dict(stages=V1, input=(65, 97)),
+    "efficientnet_b5": dict(stages=V1, input=(65, 97), batch=2, train=True),  # BN momentum 0.01
     "efficientnet_b6": dict(stages=V1, input=(65, 97)),
     "efficientnet_b7": dict(stages=V1, input=(65, 97)),
     "efficientnet_v2_s": dict(stages=V2_S, batch=2, input=(97, 129), train=True),
