@@ -223,6 +223,9 @@ fn registry_entries() {
         assert_eq!(info.family, "yolo");
         assert_eq!(info.default_input, [448, 448]);
         assert_eq!(info.num_classes, 20);
+        let vs = VarStore::new(Device::Cpu);
+        let built = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+        assert_eq!(info.num_params, built.num_parameters(), "{name}: the registry's parameter count");
     }
     let vs = VarStore::new(Device::Cpu);
     let err =
