@@ -103,6 +103,7 @@ def main(outdir):
                           "resize_size": t.resize_size[0], "crop_size": t.crop_size[0],
                           "interpolation": "bicubic" if t.interpolation == InterpolationMode.BICUBIC else
                           "bilinear" if t.interpolation == InterpolationMode.BILINEAR else str(t.interpolation),
+                          "mean": list(t.mean), "std": list(t.std),
                           "default": enum.DEFAULT == w, "categories": len(w.meta["categories"] or [])})
     json.dump(table, open(out / "published_weights.json", "w"), indent=1)
     # Parameter counts of builder variants the CLI tests build with --option.

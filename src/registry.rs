@@ -36,6 +36,8 @@ pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::resnet::MODELS,
     crate::models::mobilenetv2::MODELS,
     crate::models::mobilenetv3::MODELS,
+    crate::models::efficientnet::MODELS,
+    crate::models::convnext::MODELS,
     crate::detection::yolo::MODELS,
 ];
 

@@ -8,7 +8,10 @@ use tchvision::registry::{all_weights, lookup_weights as lookup};
 #[test]
 fn table_matches_torchvision_naming() {
     for w in all_weights() {
-        assert_eq!(w.file, format!("{}-{}.pth", w.arch, w.hash_prefix()), "{w:?}");
+        // `<arch>-<hash>.pth`, or `<arch>_<source>-<hash>.pth` for ported weights
+        // (`efficientnet_b0_rwightman-7f5810bc.pth`).
+        let stem = w.file.strip_suffix(&format!("-{}.pth", w.hash_prefix())).unwrap_or("");
+        assert!(stem == w.arch || stem.starts_with(&format!("{}_", w.arch)), "{w:?}");
         assert_eq!(w.hash_prefix().len(), 8);
         assert!(w.hash_prefix().chars().all(|c| c.is_ascii_hexdigit()));
     }
@@ -46,6 +49,10 @@ fn tables_equal_torchvisions_weights_enums() {
             assert_eq!(w.resize_size, t["resize_size"].as_i64().unwrap(), "{}", w.file);
             assert_eq!(w.crop_size, t["crop_size"].as_i64().unwrap(), "{}", w.file);
             assert_eq!(serde_json::to_value(w.interpolation).unwrap(), t["interpolation"], "{}", w.file);
+            assert_eq!(serde_json::to_value(w.mean).unwrap(), t["mean"], "{}: mean", w.file);
+            assert_eq!(serde_json::to_value(w.std).unwrap(), t["std"], "{}: std", w.file);
+            assert_eq!(w.preprocess().mean, w.mean, "{}: preprocess mean", w.file);
+            assert_eq!(w.preprocess().std, w.std, "{}: preprocess std", w.file);
             assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
             assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap());
             compared += 1;

@@ -2,6 +2,7 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
+//! * [`efficientnet`]: EfficientNet B0–B7 and V2-S/M/L; [`convnext`]: ConvNeXt-T/S/B/L.
 //! * [`api`]: the interface a family implements ([`api::Model`], [`api::ModelInfo`],
 //!   [`api::Options`]); the registry of every model is [`crate::registry`].
 //! * [`weights`]: torchvision's published weights, found on disk.
@@ -9,6 +10,8 @@
 //! * [`fpn`]: a Feature Pyramid Network on a backbone's stages.
 
 pub mod api;
+pub mod convnext;
+pub mod efficientnet;
 pub mod features;
 pub mod fpn;
 pub mod mobilenetv2;

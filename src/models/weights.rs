@@ -5,8 +5,8 @@
 //! `scripts/gen_weights.py`, and checked against them by a test): file name and sha256 prefix,
 //! metrics, preprocessing (resize, crop, interpolation), the builder options the weights imply
 //! (`transform_input=true` for Inception) and key-remap rules applied before loading (DenseNet's
-//! old `norm.1` keys). torchvision names its weight files `<arch>-<first 8 hex digits of
-//! sha256>.pth` and torch's hub caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME`
+//! old `norm.1` keys). torchvision names its weight files `<arch>[_<source>]-<first 8 hex
+//! digits of sha256>.pth` (`efficientnet_b0_rwightman-7f5810bc.pth` for ported ones) and torch's hub caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME`
 //! defaults to `$XDG_CACHE_HOME/torch`, then `~/.cache/torch`). [`find_weights`] looks the file
 //! up in that cache or in folders you give, checks its hash prefix, and returns its path:
 //! tchvision never downloads anything. The registry looks weights up by model and name
@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::imageio::{Interpolation, Preprocess};
+use crate::imageio::{Interpolation, Preprocess, IMAGENET_MEAN, IMAGENET_STD};
 
 /// One published weight file of torchvision, with its metadata.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -52,6 +52,11 @@ pub struct Weights {
     pub crop_size: i64,
     /// The resize's interpolation.
     pub interpolation: Interpolation,
+    /// Per-channel mean the input is normalised with (ImageNet's unless the weights say
+    /// otherwise, as EfficientNet-V2-L's 0.5).
+    pub mean: [f64; 3],
+    /// Per-channel standard deviation the input is normalised with.
+    pub std: [f64; 3],
     /// Whether torchvision marks it `DEFAULT` for its architecture.
     pub default: bool,
     /// Builder options these weights imply (`("transform_input", "true")`), applied when a model
@@ -90,6 +95,8 @@ impl Weights {
             resize_size: resize_crop[0],
             crop_size: resize_crop[1],
             interpolation: Interpolation::Bilinear,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
             default: false,
             overrides: &[],
             remap: &[],
@@ -103,6 +110,11 @@ impl Weights {
     /// A bicubic resize.
     pub const fn bicubic(self) -> Self {
         Weights { interpolation: Interpolation::Bicubic, ..self }
+    }
+    /// Normalisation with `mean` and `std` instead of ImageNet's (torchvision's
+    /// `ImageClassification(..., mean=..., std=...)`).
+    pub const fn normalize(self, mean: [f64; 3], std: [f64; 3]) -> Self {
+        Weights { mean, std, ..self }
     }
     /// Sets the builder options these weights imply.
     pub const fn overrides(self, overrides: &'static [(&'static str, &'static str)]) -> Self {
@@ -125,7 +137,12 @@ impl Weights {
 
     /// The preprocessing the weights were evaluated with (torchvision's `weights.transforms()`).
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess { interpolation: self.interpolation, ..Preprocess::imagenet(self.resize_size, self.crop_size) }
+        Preprocess {
+            interpolation: self.interpolation,
+            mean: self.mean,
+            std: self.std,
+            ..Preprocess::imagenet(self.resize_size, self.crop_size)
+        }
     }
 
     /// `base` with these weights' key renames and drops added.
