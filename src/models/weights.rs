@@ -63,6 +63,14 @@ pub struct Weights {
     /// Keys (regexes) of the file that the model built from these weights does not have and
     /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them).
     pub drop: &'static [&'static str],
+    /// Per-channel mean of the input normalisation (RGB, on [0, 1]).
+    pub mean: [f64; 3],
+    /// Per-channel standard deviation of the input normalisation.
+    pub std: [f64; 3],
+    /// Whether the weights classify ImageNet-1K's categories; `false` for weights whose
+    /// torchvision `categories` is `None` (VGG-16's `IMAGENET1K_FEATURES`, trained values in
+    /// `features` only): the model then keeps its own `num_classes`.
+    pub has_categories: bool,
 }
 
 impl Weights {
@@ -94,6 +102,9 @@ impl Weights {
             overrides: &[],
             remap: &[],
             drop: &[],
+            mean: crate::imageio::IMAGENET_MEAN,
+            std: crate::imageio::IMAGENET_STD,
+            has_categories: true,
         }
     }
     /// Marks it torchvision's `DEFAULT`.
@@ -116,6 +127,14 @@ impl Weights {
     pub const fn drop(self, drop: &'static [&'static str]) -> Self {
         Weights { drop, ..self }
     }
+    /// Sets the input normalisation (torchvision's `ImageClassification(mean=…, std=…)`).
+    pub const fn normalize(self, mean: [f64; 3], std: [f64; 3]) -> Self {
+        Weights { mean, std, ..self }
+    }
+    /// Marks weights without categories (torchvision's `"categories": None`).
+    pub const fn no_categories(self) -> Self {
+        Weights { has_categories: false, ..self }
+    }
 
     /// The sha256 prefix in the file name (`0676ba61` for `resnet50-0676ba61.pth`).
     pub fn hash_prefix(&self) -> &'static str {
@@ -125,7 +144,12 @@ impl Weights {
 
     /// The preprocessing the weights were evaluated with (torchvision's `weights.transforms()`).
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess { interpolation: self.interpolation, ..Preprocess::imagenet(self.resize_size, self.crop_size) }
+        Preprocess {
+            interpolation: self.interpolation,
+            mean: self.mean,
+            std: self.std,
+            ..Preprocess::imagenet(self.resize_size, self.crop_size)
+        }
     }
 
     /// `base` with these weights' key renames and drops added.
@@ -140,9 +164,14 @@ impl Weights {
         Ok(o)
     }
 
-    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order).
+    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order);
+    /// empty for weights without categories ([`Weights::has_categories`]).
     pub fn categories(&self) -> Vec<&'static str> {
-        imagenet_categories()
+        if self.has_categories {
+            imagenet_categories()
+        } else {
+            Vec::new()
+        }
     }
 }
 
