@@ -34,6 +34,8 @@ use crate::models::weights::Weights;
 /// The families, each a table declared in its own file.
 pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::resnet::MODELS,
+    crate::models::mobilenetv2::MODELS,
+    crate::models::mobilenetv3::MODELS,
     crate::models::alexnet::MODELS,
     crate::models::vgg::MODELS,
     crate::models::squeezenet::MODELS,

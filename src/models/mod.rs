@@ -15,6 +15,8 @@ pub mod api;
 pub mod features;
 pub mod fpn;
 pub mod mnasnet;
+pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod resnet;
 pub mod seed;
 pub mod shufflenetv2;
