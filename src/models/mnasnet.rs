@@ -11,9 +11,12 @@
 //!   `_round_to_multiple_of` does ([`depths`]), the stem included: that is torchvision's
 //!   `_version = 2` layout. Version 1 (state dicts saved before torchvision 0.3.1) kept the stem
 //!   at 32/16 channels for every alpha; torchvision converts such a file when it loads it (it
-//!   swaps in a version-1 stem). Here a state dict whose metadata says version 1 is refused for
-//!   alpha ≠ 1, naming the version (for alpha = 1 both layouts are the same and it loads);
-//!   see [`MNASNet`].
+//!   swaps in a version-1 stem). Here a state dict whose `_metadata` says version 1 is refused
+//!   for alpha ≠ 1 with an error naming the version, before anything is loaded (for alpha = 1
+//!   both layouts are the same and it loads); a state dict without `_metadata` (safetensors, a
+//!   plain dict) is taken as version 2, and a version-1 stem then fails the shape check. The
+//!   version is written with the state dict by [`crate::checkpoint::save_module`], so
+//!   torchvision loads tchvision's files.
 //! * Initialisation is torchvision's loop: Conv2d kaiming_normal (fan_out, relu), BatchNorm2d
 //!   weight 1 and bias 0, Linear kaiming_uniform (fan_out, sigmoid) with bias 0, in
 //!   `self.modules()` order, so the same seed gives the same weights.
@@ -129,7 +132,31 @@ pub struct MNASNet {
     /// Outputs of the classifier.
     pub num_classes: i64,
 }
-crate::module!(MNASNet, [layers, classifier]);
+crate::module!(MNASNet, [layers, classifier], {
+    /// torchvision's `MNASNet._version`.
+    fn version(&self) -> i64 {
+        VERSION
+    }
+    /// torchvision's `_load_from_state_dict` check: versions 1 and 2 (or none recorded) are
+    /// accepted, except version 1 with alpha ≠ 1, whose stem differs (32/16 channels).
+    fn check_version(&self, version: Option<i64>) -> Result<()> {
+        match version {
+            None | Some(2) => Ok(()),
+            Some(1) if self.alpha == 1.0 => Ok(()),
+            Some(1) => Err(Error::InvalidArgument(format!(
+                "MNASNet (alpha {}): the state dict is MNASNet version 1 (saved before torchvision 0.3.1), whose \
+                 stem has 32/16 channels for every alpha; this model is torchvision's version 2 layout, whose stem \
+                 is scaled by alpha ({:?} channels). tchvision does not convert version-1 state dicts for alpha ≠ 1: \
+                 load it in torchvision (which converts it) and save its state dict again",
+                self.alpha,
+                &depths(self.alpha)[..2]
+            ))),
+            Some(v) => Err(Error::InvalidArgument(format!(
+                "MNASNet: the state dict records version {v}; version should be set to 1 or 2"
+            ))),
+        }
+    }
+});
 
 impl MNASNet {
     /// Builds MNASNet with depth multiplier `alpha` at `p` and initialises it as torchvision

@@ -95,6 +95,9 @@ impl Module for Norm {
     fn training_flag(&self) -> Option<&Cell<bool>> {
         self.inner().training_flag()
     }
+    fn version(&self) -> i64 {
+        self.inner().version()
+    }
 }
 
 /// torchvision's `LayerNorm2d`: an `nn.LayerNorm` over the channels of an `[N, C, H, W]` map
