@@ -463,7 +463,8 @@ pub fn load_state_dict<M: Module + ?Sized>(
 ///   version, e.g. a version-1 MNASNet with alpha ≠ 1), before anything changes;
 /// * a BatchNorm2d whose version is `None` or below 2 (files from before torch 0.4.1) and
 ///   whose `num_batches_tracked` the file lacks keeps the model's value, as torch fills it in;
-///   the key counts as loaded.
+///   the key counts as loaded. (Only where the file gave that module's `running_mean`: a file
+///   whose keys match nothing still reports every key missing.)
 pub fn load_checkpoint<M: Module + ?Sized>(
     module: &M,
     ckpt: super::Checkpoint,
@@ -482,17 +483,6 @@ fn load_versioned<M: Module + ?Sized>(
     for (path, m) in module.named_modules() {
         m.check_version(versions.get(&path).copied())?;
     }
-    // torch's BatchNorm `_load_from_state_dict`: before version 2 there was no
-    // num_batches_tracked; a missing one keeps the module's value.
-    let fills_in = |key: &str| -> bool {
-        let Some(path) =
-            (if key == "num_batches_tracked" { Some("") } else { key.strip_suffix(".num_batches_tracked") })
-        else {
-            return false;
-        };
-        let old = versions.get(path).is_none_or(|&v| v < 2);
-        old && module.get_submodule(path).is_ok_and(|m| m.kind() == crate::nn::ModuleKind::BatchNorm2d)
-    };
     let model = module.state_dict();
     let index: HashMap<&str, usize> = model.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
 
@@ -527,12 +517,25 @@ fn load_versioned<M: Module + ?Sized>(
             }
         }
     }
+    // torch's BatchNorm `_load_from_state_dict`: before version 2 there was no
+    // num_batches_tracked; a missing one keeps the module's value. Applied only where the file
+    // gave that module's running_mean, so a file that matches nothing still says so.
+    let fills_in = |key: &str, values: &[Option<(String, Tensor)>]| -> bool {
+        let (path, mean) = match key.strip_suffix(".num_batches_tracked") {
+            Some(p) => (p, format!("{p}.running_mean")),
+            None if key == "num_batches_tracked" => ("", "running_mean".to_string()),
+            None => return false,
+        };
+        let old = versions.get(path).is_none_or(|&v| v < 2);
+        let has_stats = index.get(mean.as_str()).is_some_and(|&j| values[j].is_some());
+        old && has_stats && module.get_submodule(path).is_ok_and(|m| m.kind() == crate::nn::ModuleKind::BatchNorm2d)
+    };
     for (i, (key, _)) in model.iter().enumerate() {
         if values[i].is_some() {
             report.loaded.push(key.clone());
         } else if let Some(m) = mismatched[i].take() {
             report.mismatched.push(m);
-        } else if fills_in(key) {
+        } else if fills_in(key, &values) {
             report.loaded.push(key.clone());
         } else {
             report.missing.push(key.clone());
