@@ -1,5 +1,6 @@
 """Fixtures for the model CLI and image preprocessing tests (outdir/cli/), made by torchvision."""
 import json
+import math
 
 import numpy as np
 import torch
@@ -96,15 +97,16 @@ def main(outdir):
         for w in enum:
             t = w.transforms()
             m = w.meta["_metrics"]["ImageNet-1K"]
-            num = lambda v: None if v != v else v  # noqa: E731  (NaN: vgg16's features-only weights)
+            cats = w.meta["categories"]  # None for VGG-16's IMAGENET1K_FEATURES (its acc is NaN)
+            acc = [None if math.isnan(a) else a for a in (m["acc@1"], m["acc@5"])]
             table.append({"arch": arch, "name": w.name, "file": w.url.rsplit("/", 1)[1],
-                          "num_params": w.meta["num_params"], "acc1": num(m["acc@1"]), "acc5": num(m["acc@5"]),
+                          "num_params": w.meta["num_params"], "acc1": acc[0], "acc5": acc[1],
                           "gflops": w.meta["_ops"], "file_size_mb": w.meta["_file_size"],
                           "resize_size": t.resize_size[0], "crop_size": t.crop_size[0],
                           "interpolation": "bicubic" if t.interpolation == InterpolationMode.BICUBIC else
                           "bilinear" if t.interpolation == InterpolationMode.BILINEAR else str(t.interpolation),
                           "mean": list(t.mean), "std": list(t.std),
-                          "default": enum.DEFAULT == w, "categories": len(w.meta["categories"] or [])})
+                          "default": enum.DEFAULT == w, "categories": None if cats is None else len(cats)})
     json.dump(table, open(out / "published_weights.json", "w"), indent=1)
     # Parameter counts of builder variants the CLI tests build with --option.
     counts = {"mobilenet_v2_width_0_5": torchvision.models.mobilenet_v2(width_mult=0.5)}

@@ -68,6 +68,10 @@ pub struct Weights {
     /// Keys (regexes) of the file that the model built from these weights does not have and
     /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them).
     pub drop: &'static [&'static str],
+    /// Whether the weights classify ImageNet-1K's categories; `false` for weights whose
+    /// torchvision `categories` is `None` (VGG-16's `IMAGENET1K_FEATURES`, trained values in
+    /// `features` only): the model then keeps its own `num_classes`.
+    pub has_categories: bool,
 }
 
 impl Weights {
@@ -101,6 +105,7 @@ impl Weights {
             overrides: &[],
             remap: &[],
             drop: &[],
+            has_categories: true,
         }
     }
     /// Marks it torchvision's `DEFAULT`.
@@ -127,6 +132,10 @@ impl Weights {
     /// Sets the dropped keys.
     pub const fn drop(self, drop: &'static [&'static str]) -> Self {
         Weights { drop, ..self }
+    }
+    /// Marks weights without categories (torchvision's `"categories": None`).
+    pub const fn no_categories(self) -> Self {
+        Weights { has_categories: false, ..self }
     }
 
     /// The sha256 prefix in the file name (`0676ba61` for `resnet50-0676ba61.pth`).
@@ -157,9 +166,14 @@ impl Weights {
         Ok(o)
     }
 
-    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order).
+    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order);
+    /// empty for weights without categories ([`Weights::has_categories`]).
     pub fn categories(&self) -> Vec<&'static str> {
-        imagenet_categories()
+        if self.has_categories {
+            imagenet_categories()
+        } else {
+            Vec::new()
+        }
     }
 }
 
