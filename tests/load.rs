@@ -397,6 +397,7 @@ fn safetensors_reads_every_dtype_as_python_wrote_it() {
         .map(|t| (t["key"].as_str().unwrap().to_string(), t["dtype"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(got.len(), dtypes.len());
+    common::assert_covered("values compared", meta["values"].as_object().unwrap().keys(), got.keys());
     for (key, v) in meta["values"].as_object().unwrap() {
         let t = &got[key];
         assert_eq!(checkpoint::torch_dtype_name(t.kind()), dtypes[key], "{key}");
