@@ -266,7 +266,7 @@ def yolo_loss_eq3(pred, targets, S, B, C, sqrt_wh=True, l_coord=5.0, l_noobj=0.5
 
 
 def _floats(terms):
-    return {k: float(v) for k, v in terms.items()}
+    return {k: float(v.detach()) for k, v in terms.items()}
 
 
 def hand_cases():
