@@ -186,13 +186,18 @@ pub fn imagenet_categories() -> Vec<&'static str> {
 }
 
 /// torch's hub checkpoint folder: `$TORCH_HOME/hub/checkpoints`, with `$TORCH_HOME` defaulting
-/// to `$XDG_CACHE_HOME/torch` and then `~/.cache/torch`.
+/// to `$XDG_CACHE_HOME/torch` and then `~/.cache/torch`; a leading `~` is the home folder, as
+/// torch's `expanduser` makes it (`torch.hub.get_dir()`).
 pub fn torch_hub_checkpoints() -> Option<PathBuf> {
     let home = std::env::var_os("TORCH_HOME").map(PathBuf::from).or_else(|| {
         std::env::var_os("XDG_CACHE_HOME")
             .map(|x| PathBuf::from(x).join("torch"))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/torch")))
+            .or_else(|| Some(PathBuf::from("~/.cache/torch")))
     })?;
+    let home = match home.strip_prefix("~") {
+        Ok(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
+        Err(_) => home,
+    };
     Some(home.join("hub").join("checkpoints"))
 }
 
