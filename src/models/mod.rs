@@ -9,8 +9,12 @@
 //! * [`fpn`]: a Feature Pyramid Network on a backbone's stages.
 
 pub mod api;
+pub mod densenet;
 pub mod features;
 pub mod fpn;
+pub mod googlenet;
+pub mod inception;
+pub mod regnet;
 pub mod resnet;
 pub mod seed;
 pub mod weights;

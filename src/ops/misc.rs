@@ -127,8 +127,10 @@ impl ConvNormAct {
 pub fn conv_norm_act(p: Path<'_>, a: ConvNormAct) -> Result<Sequential> {
     let padding = a.padding.unwrap_or((a.kernel - 1) / 2 * a.dilation);
     let bias = a.bias.unwrap_or(a.norm.is_none());
-    let cfg = Conv2dConfig::default().stride(a.stride).padding(padding).groups(a.groups).dilation(a.dilation).bias(bias);
-    let mut b = Sequential::subclass(p, "Conv2dNormActivation").add(|p| Conv2d::new(p, a.cin, a.cout, a.kernel, cfg))?;
+    let cfg =
+        Conv2dConfig::default().stride(a.stride).padding(padding).groups(a.groups).dilation(a.dilation).bias(bias);
+    let mut b =
+        Sequential::subclass(p, "Conv2dNormActivation").add(|p| Conv2d::new(p, a.cin, a.cout, a.kernel, cfg))?;
     if let Some(n) = a.norm {
         b = b.add(|p| Norm::new(p, n, a.cout))?;
     }
