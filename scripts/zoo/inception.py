@@ -5,6 +5,7 @@ CASES = {
     "inception_v3": dict(
         stages=["Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c"],
         input=(299, 303),
+        batch=2,  # the auxiliary head's BatchNorm sees 1x1 maps: training needs a batch of 2
         train=True,
     ),
 }
