@@ -43,6 +43,10 @@ pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::squeezenet::MODELS,
     crate::models::shufflenetv2::MODELS,
     crate::models::mnasnet::MODELS,
+    crate::models::densenet::MODELS,
+    crate::models::googlenet::MODELS,
+    crate::models::inception::MODELS,
+    crate::models::regnet::MODELS,
     crate::detection::yolo::MODELS,
 ];
 

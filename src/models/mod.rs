@@ -14,12 +14,16 @@
 pub mod alexnet;
 pub mod api;
 pub mod convnext;
+pub mod densenet;
 pub mod efficientnet;
 pub mod features;
 pub mod fpn;
+pub mod googlenet;
+pub mod inception;
 pub mod mnasnet;
 pub mod mobilenetv2;
 pub mod mobilenetv3;
+pub mod regnet;
 pub mod resnet;
 pub mod seed;
 pub mod shufflenetv2;

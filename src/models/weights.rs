@@ -66,7 +66,8 @@ pub struct Weights {
     /// `$1`-style groups (DenseNet's `denselayer1.norm.1.weight` → `denselayer1.norm1.weight`).
     pub remap: &'static [(&'static str, &'static str)],
     /// Keys (regexes) of the file that the model built from these weights does not have and
-    /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them).
+    /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them); a
+    /// rule applies only to a model without such keys (see [`Weights::load_options`]).
     pub drop: &'static [&'static str],
     /// Whether the weights classify ImageNet-1K's categories; `false` for weights whose
     /// torchvision `categories` is `None` (VGG-16's `IMAGENET1K_FEATURES`, trained values in
@@ -154,14 +155,29 @@ impl Weights {
         }
     }
 
-    /// `base` with these weights' key renames and drops added.
-    pub fn load_options(&self, base: crate::checkpoint::LoadOptions) -> Result<crate::checkpoint::LoadOptions> {
+    /// `base` with these weights' key renames added, and their drop rules for the keys `model`
+    /// does not have: a rule is added only when no key of `model` matches it, so a model built
+    /// with the parts the rule drops (GoogLeNet with `aux_logits=true`) loads them from the file.
+    pub fn load_options(
+        &self,
+        base: crate::checkpoint::LoadOptions,
+        model: &dyn crate::nn::Module,
+    ) -> Result<crate::checkpoint::LoadOptions> {
+        use crate::nn::ModuleExt;
         let mut o = base;
         for (re, to) in self.remap {
             o = o.rename_keys(re, to)?;
         }
+        if self.drop.is_empty() {
+            return Ok(o);
+        }
+        let keys: Vec<String> = model.state_dict().into_iter().map(|(k, _)| k).collect();
         for re in self.drop {
-            o = o.drop_keys(re)?;
+            let r = regex::Regex::new(re)
+                .map_err(|e| Error::InvalidArgument(format!("invalid key pattern `{re}`: {e}")))?;
+            if !keys.iter().any(|k| r.is_match(k)) {
+                o = o.drop_keys(re)?;
+            }
         }
         Ok(o)
     }

@@ -351,3 +351,35 @@ pub fn hashed_fill(model: &dyn tchvision::nn::Module) -> Vec<(String, f64)> {
     }
     sums
 }
+
+/// Checks the registry's weights tables of the architectures in the fixture `rel` (a list of
+/// torchvision's weights enum records, written by scripts/fixtures_densenet.py's `published`)
+/// against it: the same weights in the same order, each with the same file, metadata and
+/// preprocessing (resize, crop, interpolation).
+pub fn assert_weights_tables_match(rel: &str) {
+    let tv = json(rel);
+    let tv = tv.as_array().unwrap();
+    let mut archs: Vec<&str> = tv.iter().map(|t| t["arch"].as_str().unwrap()).collect();
+    archs.dedup();
+    let ours: Vec<_> = archs.iter().flat_map(|a| tchvision::registry::model_info(a).unwrap().weights).collect();
+    assert_eq!(ours.len(), tv.len(), "{rel}: number of weights");
+    for (w, t) in ours.into_iter().zip(tv) {
+        let what = format!("{} {}", w.arch, w.name);
+        assert_eq!(w.arch, t["arch"], "{what}");
+        assert_eq!(w.name, t["name"], "{what}");
+        assert_eq!(w.file, t["file"], "{what}");
+        assert_eq!(w.num_params, t["num_params"].as_i64().unwrap(), "{what}");
+        assert_eq!([w.acc1, w.acc5], [t["acc1"].as_f64().unwrap(), t["acc5"].as_f64().unwrap()], "{what}");
+        assert_eq!(
+            [w.gflops, w.file_size_mb],
+            [t["gflops"].as_f64().unwrap(), t["file_size_mb"].as_f64().unwrap()],
+            "{what}"
+        );
+        let pre = w.preprocess();
+        assert_eq!(pre.resize_size, t["resize_size"].as_i64().unwrap(), "{what}");
+        assert_eq!(pre.crop_size, t["crop_size"].as_i64().unwrap(), "{what}");
+        assert_eq!(serde_json::to_value(pre.interpolation).unwrap(), t["interpolation"], "{what}");
+        assert_eq!(w.default, t["default"].as_bool().unwrap(), "{what}");
+        assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap(), "{what}");
+    }
+}
