@@ -2,6 +2,7 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
+//! * [`vision_transformer`]: torchvision's Vision Transformers (ViT).
 //! * [`api`]: the interface a family implements ([`api::Model`], [`api::ModelInfo`],
 //!   [`api::Options`]); the registry of every model is [`crate::registry`].
 //! * [`weights`]: torchvision's published weights, found on disk.
@@ -13,4 +14,5 @@ pub mod features;
 pub mod fpn;
 pub mod resnet;
 pub mod seed;
+pub mod vision_transformer;
 pub mod weights;
