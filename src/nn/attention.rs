@@ -194,12 +194,8 @@ impl MultiheadAttention {
         if !simple {
             return Ok(false);
         }
-        // `torch.is_grad_enabled() and any(t.requires_grad for t in args)`: a view of a tensor
-        // that requires grad requires grad exactly when grad mode is on.
-        match args.iter().find(|t| t.requires_grad()) {
-            Some(t) => Ok(!t.f_alias()?.requires_grad()),
-            None => Ok(true),
-        }
+        // Not `torch.is_grad_enabled() and any(t.requires_grad for t in args)`.
+        Ok(!(args.iter().any(|t| t.requires_grad()) && grad_enabled()?))
     }
 
     /// `F.multi_head_attention_forward(..., need_weights=False)` with packed projections.
@@ -267,6 +263,14 @@ impl MultiheadAttention {
             Ok(out)
         }
     }
+}
+
+/// Whether autograd records operations now (`torch.is_grad_enabled()`): tch does not expose
+/// the grad mode, so this asks an operation on a scalar that requires grad (views of such a
+/// tensor require grad in any mode, results only in grad mode).
+fn grad_enabled() -> std::result::Result<bool, tch::TchError> {
+    let t = Tensor::f_zeros([], (tch::Kind::Float, Device::Cpu))?.set_requires_grad(true);
+    Ok(t.f_neg()?.requires_grad())
 }
 
 impl Module for MultiheadAttention {
