@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::checkpoint::{self, LoadOptions, ReadOptions};
 use tchvision::models::api::{Model, Options};
-use tchvision::models::vision_transformer::{interpolate_embeddings, VisionTransformer, ViTConfig};
+use tchvision::models::vision_transformer::{interpolate_embeddings, ViTConfig, VisionTransformer};
 use tchvision::nn::{ModuleExt, MultiheadAttention, MultiheadAttentionConfig};
 use tchvision::registry::{create_model_for_weights, lookup_weights, model_info};
 use tchvision::Error;
@@ -28,7 +28,7 @@ fn close(what: &str, ours: &Tensor, theirs: &Tensor) {
     assert!(e <= 1e-4, "{what}: relative error {e:e}");
 }
 
-fn strings(v: &serde_json::Value) -> Vec<(String, String)> {
+fn strings(v: &serde_json::Value) -> Pairs {
     v.as_array()
         .unwrap()
         .iter()
@@ -36,7 +36,10 @@ fn strings(v: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn structure_of(m: &dyn tchvision::nn::Module) -> (Vec<(String, String)>, Vec<(String, String)>) {
+type Pairs = Vec<(String, String)>;
+
+/// The state dict (keys and shapes) and named_modules (paths and class names).
+fn structure_of(m: &dyn tchvision::nn::Module) -> (Pairs, Pairs) {
     let state = m.state_dict().into_iter().map(|(k, t)| (k, format!("{:?}", t.size()).replace(' ', ""))).collect();
     let mods = m.named_modules().into_iter().map(|(p, m)| (p, m.class_name().to_string())).collect();
     (state, mods)
@@ -210,7 +213,10 @@ fn position_embedding_interpolates_as_torchvisions_interpolate_embeddings() {
     let report = checkpoint::load_file(&net, &file, &ReadOptions::default(), &LoadOptions::strict()).unwrap();
     assert_eq!(report.adapted.len(), 1);
     let a = &report.adapted[0];
-    assert_eq!((a.key.as_str(), a.model_shape.clone(), a.file_shape.clone()), ("encoder.pos_embedding", vec![1, 401, 16], vec![1, 197, 16]));
+    assert_eq!(
+        (a.key.as_str(), a.model_shape.clone(), a.file_shape.clone()),
+        ("encoder.pos_embedding", vec![1, 401, 16], vec![1, 197, 16])
+    );
     close("loaded pos_embedding", &net.encoder.pos_embedding, &t["pos320"]);
     net.eval();
     let y = tch::no_grad(|| net.try_forward(&t["x320"])).unwrap();
@@ -262,15 +268,23 @@ fn weights_table_equals_torchvisions_enums() {
     let _s = common::serial();
     let tv = common::json("vit/weights.json");
     let tv = tv.as_array().unwrap();
-    let ours: Vec<_> =
-        tchvision::registry::all_weights().into_iter().filter(|w| w.arch.starts_with("vit_")).collect();
+    let ours: Vec<_> = tchvision::registry::all_weights().into_iter().filter(|w| w.arch.starts_with("vit_")).collect();
     assert_eq!(ours.len(), tv.len());
     assert_eq!(tv.len(), 10);
     for (w, t) in ours.into_iter().zip(tv) {
-        assert_eq!((w.arch, w.name, w.file), (t["arch"].as_str().unwrap(), t["name"].as_str().unwrap(), t["file"].as_str().unwrap()));
+        assert_eq!(
+            (w.arch, w.name, w.file),
+            (t["arch"].as_str().unwrap(), t["name"].as_str().unwrap(), t["file"].as_str().unwrap())
+        );
         assert_eq!(w.num_params, t["num_params"].as_i64().unwrap(), "{}", w.file);
-        assert_eq!([w.acc1, w.acc5, w.gflops], [t["acc1"].as_f64().unwrap(), t["acc5"].as_f64().unwrap(), t["gflops"].as_f64().unwrap()]);
-        assert_eq!([w.resize_size, w.crop_size], [t["resize_size"].as_i64().unwrap(), t["crop_size"].as_i64().unwrap()]);
+        assert_eq!(
+            [w.acc1, w.acc5, w.gflops],
+            [t["acc1"].as_f64().unwrap(), t["acc5"].as_f64().unwrap(), t["gflops"].as_f64().unwrap()]
+        );
+        assert_eq!(
+            [w.resize_size, w.crop_size],
+            [t["resize_size"].as_i64().unwrap(), t["crop_size"].as_i64().unwrap()]
+        );
         let interp = format!("{:?}", w.interpolation).to_ascii_lowercase();
         assert_eq!(interp, t["interpolation"].as_str().unwrap(), "{}", w.file);
         assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
@@ -328,7 +342,8 @@ fn cli_runs_vit_as_torchvision_at_its_size_and_at_320() {
     let got: HashMap<String, Tensor> = Tensor::read_safetensors(&out320).unwrap().into_iter().collect();
     close("run vit_b_32 at 320", &got["output"], &want["logits320"]);
     // `load` reports the adaptation.
-    let j = ok(&["load", "vit_b_32", &w, "--num-classes", "10", "--option", "image_size=320", "--json", "--device", "cpu"]);
+    let j =
+        ok(&["load", "vit_b_32", &w, "--num-classes", "10", "--option", "image_size=320", "--json", "--device", "cpu"]);
     let r: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(r["adapted"][0]["key"], "encoder.pos_embedding");
     assert_eq!(r["adapted"][0]["model_shape"], serde_json::json!([1, 101, 768]));

@@ -244,7 +244,7 @@ pub struct Encoder {
     /// The final norm.
     pub ln: LayerNorm,
 }
-crate::module!(Encoder, [dropout, layers, ln], params [pos_embedding], upgrade = upgrade);
+crate::module!(Encoder, [dropout, layers, ln], params[pos_embedding], upgrade = upgrade);
 
 impl Encoder {
     /// `Encoder(seq_length, num_layers, num_heads, hidden_dim, mlp_dim, dropout,
@@ -270,7 +270,7 @@ impl Encoder {
     /// The load hook: a `pos_embedding` made for another image size (a square grid of patches
     /// and the class token) is resized to this encoder's grid as [`interpolate_embeddings`]
     /// resizes it (bicubic).
-    fn upgrade(&self, prefix: &str, entries: &mut Vec<(String, Tensor)>) -> Result<()> {
+    fn upgrade(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
         let key = format!("{prefix}pos_embedding");
         let want = self.pos_embedding.size();
         for (k, v) in entries.iter_mut() {
@@ -308,7 +308,7 @@ pub struct VisionTransformer {
     /// The configuration it was built from.
     pub config: ViTConfig,
 }
-crate::module!(VisionTransformer, [conv_proj, encoder, heads], params [class_token]);
+crate::module!(VisionTransformer, [conv_proj, encoder, heads], params[class_token]);
 
 impl VisionTransformer {
     /// Builds the network of `cfg` at `p` and initialises it as torchvision does.
@@ -520,26 +520,31 @@ pub const MODELS: &[ModelInfo] = &[
 ];
 
 /// torchvision's `ViT_B_16_Weights`.
+#[rustfmt::skip]
 const VIT_B_16_WEIGHTS: &[Weights] = &[
     Weights::imagenet("vit_b_16", "IMAGENET1K_V1", "vit_b_16-c867db91.pth", 86567656, [81.072, 95.318], 17.564, 330.285, [256, 224]).default(),
     Weights::imagenet("vit_b_16", "IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", 86859496, [85.304, 97.65], 55.484, 331.398, [384, 384]).bicubic().overrides(&[("image_size", "384")]),
     Weights::imagenet("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", 86567656, [81.886, 96.18], 17.564, 330.285, [224, 224]).bicubic(),
 ];
 /// torchvision's `ViT_B_32_Weights`.
+#[rustfmt::skip]
 const VIT_B_32_WEIGHTS: &[Weights] = &[
     Weights::imagenet("vit_b_32", "IMAGENET1K_V1", "vit_b_32-d86f8d99.pth", 88224232, [75.912, 92.466], 4.409, 336.604, [256, 224]).default(),
 ];
 /// torchvision's `ViT_L_16_Weights`.
+#[rustfmt::skip]
 const VIT_L_16_WEIGHTS: &[Weights] = &[
     Weights::imagenet("vit_l_16", "IMAGENET1K_V1", "vit_l_16-852ce7e3.pth", 304326632, [79.662, 94.638], 61.555, 1161.023, [242, 224]).default(),
     Weights::imagenet("vit_l_16", "IMAGENET1K_SWAG_E2E_V1", "vit_l_16_swag-4f3808c9.pth", 305174504, [88.064, 98.512], 361.986, 1164.258, [512, 512]).bicubic().overrides(&[("image_size", "512")]),
     Weights::imagenet("vit_l_16", "IMAGENET1K_SWAG_LINEAR_V1", "vit_l_16_lc_swag-4d563306.pth", 304326632, [85.146, 97.422], 61.555, 1161.023, [224, 224]).bicubic(),
 ];
 /// torchvision's `ViT_L_32_Weights`.
+#[rustfmt::skip]
 const VIT_L_32_WEIGHTS: &[Weights] = &[
     Weights::imagenet("vit_l_32", "IMAGENET1K_V1", "vit_l_32-c7638314.pth", 306535400, [76.972, 93.07], 15.378, 1169.449, [256, 224]).default(),
 ];
 /// torchvision's `ViT_H_14_Weights` (its default, SWAG end to end, runs at 518).
+#[rustfmt::skip]
 const VIT_H_14_WEIGHTS: &[Weights] = &[
     Weights::imagenet("vit_h_14", "IMAGENET1K_SWAG_E2E_V1", "vit_h_14_swag-80465313.pth", 633470440, [88.552, 98.694], 1016.717, 2416.643, [518, 518]).bicubic().default().overrides(&[("image_size", "518")]),
     Weights::imagenet("vit_h_14", "IMAGENET1K_SWAG_LINEAR_V1", "vit_h_14_lc_swag-c1eb923e.pth", 632045800, [85.708, 97.73], 167.295, 2411.209, [224, 224]).bicubic(),

@@ -178,7 +178,12 @@ impl MultiheadAttention {
     }
 
     /// Whether torch's `MultiheadAttention.forward` takes `_native_multi_head_attention`.
-    fn fast_path(&self, query: &Tensor, self_attention: bool, training: bool) -> std::result::Result<bool, tch::TchError> {
+    fn fast_path(
+        &self,
+        query: &Tensor,
+        self_attention: bool,
+        training: bool,
+    ) -> std::result::Result<bool, tch::TchError> {
         let device_ok = |t: &Tensor| matches!(t.device(), Device::Cpu | Device::Cuda(_));
         let mut args = vec![query, &self.in_proj_weight, &self.out_proj.0.weight];
         args.extend(self.in_proj_bias.as_ref());

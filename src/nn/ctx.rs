@@ -173,14 +173,14 @@ impl<'a> Ctx<'a> {
 /// `fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor>`.
 ///
 /// Optional sections follow the children, in this order:
-/// * `params [class_token]`: the container's own parameters (`Tensor` fields registered at
+/// * `params[class_token]`: the container's own parameters (`Tensor` fields registered at
 ///   `p / name`, as `nn.Parameter` attributes), in registration order;
-/// * `buffers [relative_position_index]`: its own buffers (`Tensor` fields);
+/// * `buffers[relative_position_index]`: its own buffers (`Tensor` fields);
 /// * `upgrade = method`: its [`Module::upgrade_state_dict`] hook, an inherent
-///   `fn method(&self, prefix: &str, entries: &mut Vec<(String, Tensor)>) -> Result<()>`.
+///   `fn method(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()>`.
 ///
 /// ```ignore
-/// module!(Encoder, [dropout, layers, ln], params [pos_embedding], upgrade = resize_pos_embedding);
+/// module!(Encoder, [dropout, layers, ln], params[pos_embedding], upgrade = resize_pos_embedding);
 /// ```
 #[macro_export]
 macro_rules! module {
@@ -208,7 +208,7 @@ macro_rules! module {
             ) -> $crate::Result<tch::Tensor> {
                 self.forward(xs, &mut $crate::nn::Ctx::new(self, rec, path, train))
             }
-            #[allow(unused_mut)]
+            #[allow(unused_mut, clippy::vec_init_then_push)]
             fn named_children(&self) -> Vec<(String, &dyn $crate::nn::Module)> {
                 let mut v: Vec<(String, &dyn $crate::nn::Module)> = Vec::new();
                 $crate::module!(@push v, self, [$($children)*]);
@@ -228,7 +228,7 @@ macro_rules! module {
             fn upgrade_state_dict(
                 &self,
                 prefix: &str,
-                entries: &mut Vec<(String, tch::Tensor)>,
+                entries: &mut [(String, tch::Tensor)],
             ) -> $crate::Result<()> {
                 self.$upgrade(prefix, entries)
             }

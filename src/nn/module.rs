@@ -144,8 +144,8 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
     /// module may rename its own entries (the keys of an older version of the module, as
     /// torchvision's ViT `MLPBlock` renames `linear_1.weight` to `0.weight`) or adapt their
     /// values (ViT's position embedding for another image size); it must leave other modules'
-    /// entries alone. The loader reports renamed keys and changed shapes. Default: nothing.
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut Vec<(String, Tensor)>) -> Result<()> {
+    /// entries alone, and cannot add or remove entries. The loader reports renamed keys and changed shapes. Default: nothing.
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
         let _ = (prefix, entries);
         Ok(())
     }
@@ -365,7 +365,7 @@ impl Module for Box<dyn Module> {
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         (**self).try_forward_rec(xs, train, rec, path)
     }
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut Vec<(String, Tensor)>) -> Result<()> {
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
         (**self).upgrade_state_dict(prefix, entries)
     }
 }

@@ -164,7 +164,7 @@ impl Module for Sequential {
         }
         Ok(x)
     }
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut Vec<(String, Tensor)>) -> Result<()> {
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
         for (key, _) in entries.iter_mut() {
             let Some(rest) = key.strip_prefix(prefix) else { continue };
             if let Some((_, new)) = self.legacy_keys.iter().find(|(old, _)| *old == rest) {
