@@ -32,7 +32,12 @@ use crate::models::api::{Model, ModelInfo, Options};
 use crate::models::weights::Weights;
 
 /// The families, each a table declared in its own file.
-pub const FAMILIES: &[&[ModelInfo]] = &[crate::models::resnet::MODELS, crate::detection::yolo::MODELS];
+pub const FAMILIES: &[&[ModelInfo]] = &[
+    crate::models::resnet::MODELS,
+    crate::models::swin_transformer::MODELS,
+    crate::models::maxvit::MODELS,
+    crate::detection::yolo::MODELS,
+];
 
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -2,6 +2,7 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
+//! * [`swin_transformer`]: Swin V1 and V2; [`maxvit`]: MaxViT.
 //! * [`api`]: the interface a family implements ([`api::Model`], [`api::ModelInfo`],
 //!   [`api::Options`]); the registry of every model is [`crate::registry`].
 //! * [`weights`]: torchvision's published weights, found on disk.
@@ -11,6 +12,8 @@
 pub mod api;
 pub mod features;
 pub mod fpn;
+pub mod maxvit;
 pub mod resnet;
 pub mod seed;
+pub mod swin_transformer;
 pub mod weights;
