@@ -34,6 +34,8 @@ use crate::models::weights::Weights;
 /// The families, each a table declared in its own file.
 pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::resnet::MODELS,
+    crate::models::mobilenetv2::MODELS,
+    crate::models::mobilenetv3::MODELS,
     crate::models::swin_transformer::MODELS,
     crate::models::maxvit::MODELS,
     crate::detection::yolo::MODELS,

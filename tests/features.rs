@@ -12,12 +12,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::{FeatureInfo, NodeOutputs};
 use tchvision::models::fpn::FeaturePyramidNetwork;
-use tchvision::models::api::{Model, Options as ModelOptions};
-use tchvision::registry::create_model;
 use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::create_model;
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;

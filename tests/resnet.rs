@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
-use tchvision::models::features::NodeOutputs;
 use tchvision::models::api::{Model, Options as ModelOptions};
-use tchvision::registry::{self, create_model, list_models};
+use tchvision::models::features::NodeOutputs;
 use tchvision::models::resnet::{BlockKind, NormKind, ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::{self, create_model, list_models};
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;

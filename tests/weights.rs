@@ -19,24 +19,40 @@ fn table_matches_torchvision_naming() {
     assert_eq!(tchvision::models::weights::imagenet_categories().len(), 1000);
 }
 
+/// Every registered model's table holds exactly torchvision's weights for it, in order, with
+/// torchvision's metadata and preprocessing.
 #[test]
-fn table_equals_torchvisions_weights_enums() {
+fn tables_equal_torchvisions_weights_enums() {
     let tv = common::json("cli/published_weights.json");
     let tv = tv.as_array().unwrap();
-    let ours: Vec<_> = all_weights().into_iter().filter(|w| w.arch.contains("res")).collect();
-    assert_eq!(ours.len(), tv.len());
-    for (w, t) in ours.into_iter().zip(tv) {
-        assert_eq!(w.arch, t["arch"]);
-        assert_eq!(w.name, t["name"]);
-        assert_eq!(w.file, t["file"]);
-        assert_eq!(w.num_params, t["num_params"].as_i64().unwrap());
-        assert_eq!(w.acc1, t["acc1"].as_f64().unwrap(), "{}", w.file);
-        assert_eq!(w.acc5, t["acc5"].as_f64().unwrap(), "{}", w.file);
-        assert_eq!(w.resize_size, t["resize_size"].as_i64().unwrap(), "{}", w.file);
-        assert_eq!(w.crop_size, t["crop_size"].as_i64().unwrap(), "{}", w.file);
-        assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
-        assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap());
+    let mut compared = 0;
+    for info in tchvision::registry::list_models() {
+        let theirs: Vec<&serde_json::Value> = tv.iter().filter(|t| t["arch"] == info.name).collect();
+        if info.task == tchvision::models::api::Task::Detection {
+            assert!(theirs.is_empty() && info.weights.is_empty(), "{}", info.name);
+            continue;
+        }
+        assert_eq!(info.weights.len(), theirs.len(), "{}: number of published weights", info.name);
+        for (w, t) in info.weights.iter().zip(theirs) {
+            assert_eq!(w.arch, info.name);
+            assert_eq!(w.name, t["name"]);
+            assert_eq!(w.file, t["file"]);
+            assert_eq!(w.num_params, t["num_params"].as_i64().unwrap(), "{}", w.file);
+            assert_eq!(info.num_params, w.num_params, "{}: the registry's count", w.file);
+            assert_eq!(w.acc1, t["acc1"].as_f64().unwrap(), "{}", w.file);
+            assert_eq!(w.acc5, t["acc5"].as_f64().unwrap(), "{}", w.file);
+            assert_eq!(w.gflops, t["gflops"].as_f64().unwrap(), "{}", w.file);
+            assert_eq!(w.file_size_mb, t["file_size_mb"].as_f64().unwrap(), "{}", w.file);
+            assert_eq!(w.resize_size, t["resize_size"].as_i64().unwrap(), "{}", w.file);
+            assert_eq!(w.crop_size, t["crop_size"].as_i64().unwrap(), "{}", w.file);
+            assert_eq!(serde_json::to_value(w.interpolation).unwrap(), t["interpolation"], "{}", w.file);
+            assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
+            assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap());
+            compared += 1;
+        }
     }
+    assert_eq!(compared, tchvision::registry::all_weights().len());
+    assert!(compared >= 17, "the ResNet family alone has 17");
 }
 
 #[test]

@@ -7,12 +7,12 @@ use std::sync::Mutex;
 
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::checkpoint::LoadOptions;
-use tchvision::models::features::NodeOutputs;
-use tchvision::models::api::{Model, Options as ModelOptions};
-use tchvision::registry::{create_model, model_info};
-use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1, YoloV1Config, YoloV1ResNet};
+use tchvision::models::api::{Model, Options as ModelOptions};
+use tchvision::models::features::NodeOutputs;
+use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::nn::{ModuleExt, ModuleKind};
+use tchvision::registry::{create_model, model_info};
 use tchvision::Error;
 
 /// The full-size networks hold an 800 MB Linear: build one at a time.
@@ -225,7 +225,8 @@ fn registry_entries() {
         assert_eq!(info.num_classes, 20);
     }
     let vs = VarStore::new(Device::Cpu);
-    let err = create_model("yolo_v1", &vs.root(), &ModelOptions::default().set("zero_init_residual", true)).unwrap_err();
+    let err =
+        create_model("yolo_v1", &vs.root(), &ModelOptions::default().set("zero_init_residual", true)).unwrap_err();
     assert!(err.to_string().contains("zero_init_residual"), "{err}");
     assert!(matches!(create_detector("yolo_v2", &vs.root(), &YoloV1Config::paper()), Err(Error::Unknown { .. })));
 }

@@ -294,7 +294,13 @@ fn head_layers(p: &Path, cfg: &YoloV1Config) -> Result<(Flatten, Sequential, Seq
 }
 
 /// Runs the head `[flatten, conn_layer1, conn_layer2]` and reshapes to `[N, S, S, B·5 + C]`.
-fn run_head(c: &mut Ctx, layers: [&dyn Module; 3], cfg: &YoloV1Config, x: &Tensor, kind: &'static str) -> Result<Tensor> {
+fn run_head(
+    c: &mut Ctx,
+    layers: [&dyn Module; 3],
+    cfg: &YoloV1Config,
+    x: &Tensor,
+    kind: &'static str,
+) -> Result<Tensor> {
     check_features(c.path(), kind, cfg, x)?;
     let x = c.chain(&layers, x)?;
     let (s, d) = (cfg.grid_size, cfg.layout().cell_len());
@@ -361,7 +367,10 @@ pub struct YoloV1 {
     /// The configuration.
     pub config: YoloV1Config,
 }
-crate::module!(YoloV1, [conv_layer1, conv_layer2, conv_layer3, conv_layer4, conv_layer5, conv_layer6, flatten, conn_layer1, conn_layer2]);
+crate::module!(
+    YoloV1,
+    [conv_layer1, conv_layer2, conv_layer3, conv_layer4, conv_layer5, conv_layer6, flatten, conn_layer1, conn_layer2]
+);
 
 impl YoloV1 {
     /// Builds the network of `cfg` at `p` and applies the seed's `_initialize_weights`.

@@ -13,6 +13,8 @@ pub mod api;
 pub mod features;
 pub mod fpn;
 pub mod maxvit;
+pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod resnet;
 pub mod seed;
 pub mod swin_transformer;

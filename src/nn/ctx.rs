@@ -130,12 +130,8 @@ impl<'a> Ctx<'a> {
         input: &Tensor,
         f: impl FnOnce() -> std::result::Result<Tensor, TchError>,
     ) -> Result<Tensor> {
-        let out = f().map_err(|e| Error::Forward {
-            path: self.at(name),
-            kind: name,
-            input: input.size(),
-            source: e.into(),
-        })?;
+        let out =
+            f().map_err(|e| Error::Forward { path: self.at(name), kind: name, input: input.size(), source: e.into() })?;
         if self.rec.is_active() {
             self.rec.record(&self.at(name), &out);
         }

@@ -149,8 +149,8 @@ pub fn load_strict(
         Some(w) => w.load_options(LoadOptions::strict())?,
         None => LoadOptions::strict(),
     };
-    let report = checkpoint::load_file(model, path, &ropts, &lopts)
-        .with_context(|| format!("loading {}", path.display()))?;
+    let report =
+        checkpoint::load_file(model, path, &ropts, &lopts).with_context(|| format!("loading {}", path.display()))?;
     Ok(report)
 }
 

@@ -9,7 +9,7 @@ use tchvision::imageio;
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, preprocess_for, OptionArgs, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]

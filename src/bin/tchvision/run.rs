@@ -10,7 +10,7 @@ use tchvision::checkpoint::{self, ReadOptions};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, print_json, OptionArgs, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
