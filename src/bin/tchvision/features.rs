@@ -1,12 +1,13 @@
 //! `tchvision features ARCH [--weights W] IMAGE --nodes layer2,layer3 --out DIR [--json]`: the
-//! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel.
+//! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel (also for
+//! the channels-last stages a model reports, such as Swin's NHWC token maps).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 use tchvision::imageio;
-use tchvision::models::features::NodeOutputs;
+use tchvision::models::features::{Layout, NodeOutputs};
 use tchvision::nn::ModuleExt;
 
 use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
@@ -57,13 +58,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pb = progress(nodes.len() as u64, "writing feature maps");
     let mut pictures = Vec::new();
+    // Stages the model reports channels-last (Swin's NHWC token maps) are pictured per channel.
+    let nhwc: Vec<String> =
+        model.feature_info().into_iter().filter(|f| f.layout == Layout::Nhwc).map(|f| f.module).collect();
     for (node, t) in nodes {
         let shape = t.size();
         if shape.len() != 4 {
             anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] feature map");
         }
-        let cols = args.cols.unwrap_or_else(|| (shape[1] as f64).sqrt().ceil() as i64);
-        let grid = imageio::feature_grid(&t.get(0), cols)?;
+        let map = if nhwc.contains(&node) { t.permute([0, 3, 1, 2]) } else { t };
+        let cols = args.cols.unwrap_or_else(|| (map.size()[1] as f64).sqrt().ceil() as i64);
+        let grid = imageio::feature_grid(&map.get(0), cols)?;
         let png = args.out.join(format!("{}.png", node.replace('.', "_")));
         imageio::save_png(&png, &grid)?;
         pictures.push(Picture { node, shape, png: png.display().to_string() });
