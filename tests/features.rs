@@ -201,7 +201,7 @@ fn fpn_matches_torchvision() {
     // structure: keys, shapes, dtypes in order, named_modules with classes
     let ours: Vec<Value> = fpn.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), "float32"])).collect();
     assert_eq!(&ours, st["fpn"]["state_dict"].as_array().unwrap());
-    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, st["fpn"]["modules"].as_array().unwrap());
 
     common::copy_state(&fpn, &o, "fpn.state.");

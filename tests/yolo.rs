@@ -61,7 +61,7 @@ fn paper_param_count(batch_norm: bool, hidden: i64, s: i64, b: i64, c: i64) -> i
 
 fn structure_matches(what: &str, model: &dyn tchvision::nn::Module, fx: &serde_json::Value) {
     let modules: Vec<(String, String)> =
-        model.named_modules().iter().map(|(n, m)| (n.clone(), m.kind().name().to_string())).collect();
+        model.named_modules().iter().map(|(n, m)| (n.clone(), m.class_name().to_string())).collect();
     let want: Vec<(String, String)> = fx["modules"]
         .as_array()
         .unwrap()
@@ -223,6 +223,9 @@ fn registry_entries() {
         assert_eq!(info.family, "yolo");
         assert_eq!(info.default_input, [448, 448]);
         assert_eq!(info.num_classes, 20);
+        let vs = VarStore::new(Device::Cpu);
+        let built = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+        assert_eq!(info.num_params, built.num_parameters(), "{name}: the registry's parameter count");
     }
     let vs = VarStore::new(Device::Cpu);
     let err =
