@@ -109,14 +109,18 @@ impl MaxVitConfig {
             ));
         }
         let sizes = block_input_sizes(self.input_size, self.block_channels.len());
+        let tuple = |s: &[i64; 2]| format!("({}, {})", s[0], s[1]);
         for (idx, s) in sizes.iter().enumerate() {
             if s[0] % self.partition_size != 0 || s[1] % self.partition_size != 0 {
-                return bad(format!(
-                    "Input size {s:?} of block {idx} is not divisible by partition size {}. Consider changing the \
-                     partition size or the input size. Current configuration yields the following block input sizes: \
-                     {sizes:?}.",
-                    self.partition_size
-                ));
+                let all: Vec<String> = sizes.iter().map(tuple).collect();
+                return Err(Error::InvalidArgument(format!(
+                    "MaxVit: Input size {} of block {idx} is not divisible by partition size {}. Consider changing \
+                     the partition size or the input size.\nCurrent configuration yields the following block input \
+                     sizes: [{}].",
+                    tuple(s),
+                    self.partition_size,
+                    all.join(", ")
+                )));
             }
             // The grid attention partitions with P = H / partition_size on both axes.
             let p = s[0] / self.partition_size;
