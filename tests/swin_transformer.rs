@@ -137,6 +137,7 @@ fn small_models_init_eval_and_train_masks_equal_torchvisions() {
 #[test]
 fn builder_options_give_torchvisions_parameter_counts() {
     let counts = common::json("swin/options.json");
+    let _s = common::serial();
     for (name, ratio) in [("swin_t", 2.0), ("swin_v2_t", 3.0)] {
         let vs = VarStore::new(Device::Cpu);
         let m = create_model(name, &vs.root(), &Options::default().set("mlp_ratio", ratio)).unwrap();
@@ -151,6 +152,7 @@ fn builder_options_give_torchvisions_parameter_counts() {
 
 #[test]
 fn bad_inputs_are_errors() {
+    let _s = common::serial();
     let vs = VarStore::new(Device::Cpu);
     let m = SwinTransformer::new(&vs.root(), &small(SwinVersion::V1)).unwrap();
     m.eval();
