@@ -211,7 +211,8 @@ pub struct ModelInfo {
     pub family: &'static str,
     /// What it is for.
     pub task: Task,
-    /// The input size `[H, W]` it is usually run at.
+    /// The input size `[H, W]` it is built for when no weights say otherwise; see
+    /// [`ModelInfo::input_size`].
     pub default_input: [i64; 2],
     /// Classes when `num_classes` is not given.
     pub num_classes: i64,
@@ -226,6 +227,17 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// The input size `[H, W]` it is usually run at: the crop of its default weights (the size
+    /// torchvision evaluated them at, e.g. 240 for `efficientnet_b1`), else
+    /// [`default_input`](Self::default_input). Weights that rebuild the model at another
+    /// `image_size` (ViT's SWAG end-to-end weights) do not change the plain model's size.
+    pub fn input_size(&self) -> [i64; 2] {
+        match self.weights.iter().find(|w| w.default) {
+            Some(w) if !w.overrides.iter().any(|(k, _)| *k == "image_size") => [w.crop_size, w.crop_size],
+            _ => self.default_input,
+        }
+    }
+
     /// A classifier taking `[3, 224, 224]` input, with 1000 classes and no published weights:
     /// set the rest with struct update syntax.
     pub const fn classifier(name: &'static str, family: &'static str, num_params: i64, build: BuildFn) -> Self {

@@ -170,7 +170,7 @@ pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str, model: &dyn Model
             _ => pre,
         };
     }
-    match fixed.or_else(|| model_info(arch).ok().map(|m| m.default_input[0])) {
+    match fixed.or_else(|| model_info(arch).ok().map(|m| m.input_size()[0])) {
         Some(h) if h != 224 => Preprocess::imagenet(h, h),
         _ => Preprocess::imagenet(256, 224),
     }

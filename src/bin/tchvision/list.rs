@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             family: info.family,
             task: info.task,
             num_params: info.num_params,
-            input_size: info.default_input,
+            input_size: info.input_size(),
             num_classes: info.num_classes,
         })
         .collect();

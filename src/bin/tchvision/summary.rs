@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let [h, w] = match args.input_size.as_deref() {
         Some([h, w]) => [*h, *w],
         Some(other) => anyhow::bail!("--input-size needs H,W (two numbers), got {other:?}"),
-        None => model.fixed_input_size().or(info.map(|i| i.default_input)).unwrap_or([224, 224]),
+        None => model.fixed_input_size().or(info.map(|i| i.input_size())).unwrap_or([224, 224]),
     };
     let input = [1, 3, h, w];
     let x = Tensor::zeros(input, (Kind::Float, device));
