@@ -193,7 +193,7 @@ macro_rules! module {
             ) -> $crate::Result<tch::Tensor> {
                 self.forward(xs, &mut $crate::nn::Ctx::new(self, rec, path, train))
             }
-            #[allow(unused_mut)]
+            #[allow(unused_mut, clippy::vec_init_then_push)]
             fn named_children(&self) -> Vec<(String, &dyn $crate::nn::Module)> {
                 let mut v: Vec<(String, &dyn $crate::nn::Module)> = Vec::new();
                 $crate::module!(@push v, self, [$($children)*]);
