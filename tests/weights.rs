@@ -54,6 +54,10 @@ fn tables_equal_torchvisions_weights_enums() {
             assert_eq!(w.resize_size, t["resize_size"].as_i64().unwrap(), "{}", w.file);
             assert_eq!(w.crop_size, t["crop_size"].as_i64().unwrap(), "{}", w.file);
             assert_eq!(serde_json::to_value(w.interpolation).unwrap(), t["interpolation"], "{}", w.file);
+            assert_eq!(serde_json::to_value(w.mean).unwrap(), t["mean"], "{}: mean", w.file);
+            assert_eq!(serde_json::to_value(w.std).unwrap(), t["std"], "{}: std", w.file);
+            assert_eq!(w.preprocess().mean, w.mean, "{}: preprocess mean", w.file);
+            assert_eq!(w.preprocess().std, w.std, "{}: preprocess std", w.file);
             assert_eq!(w.default, t["default"].as_bool().unwrap(), "{}", w.file);
             let mean: Vec<f64> = t["mean"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
             let std: Vec<f64> = t["std"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
