@@ -3,7 +3,7 @@
 //! & Szegedy 2015), as `torchvision/models/vgg.py` builds them.
 //!
 //! * The module tree is torchvision's: `features` (its `make_layers`: per configuration entry a
-//!   3×3 convolution, [BatchNorm2d,] in-place ReLU, or a 2×2/2 max pool), `avgpool` (adaptive,
+//!   3×3 convolution, (BatchNorm2d,) in-place ReLU, or a 2×2/2 max pool), `avgpool` (adaptive,
 //!   to 7×7, so any input of at least 32×32 works, such as 65×97) and `classifier` (Linear
 //!   25088 → 4096, ReLU, Dropout, Linear, ReLU, Dropout, Linear).
 //! * Configurations are data ([`VggConfig`]: torchvision's `cfgs` "A", "B", "D", "E", one named
@@ -27,7 +27,7 @@ use crate::nn::*;
 /// One entry of a VGG configuration: a 3×3 convolution to this many channels, or a max pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
-    /// 3×3 convolution (padding 1) to `n` channels, [BatchNorm2d,] ReLU.
+    /// 3×3 convolution (padding 1) to `n` channels, (BatchNorm2d,) ReLU.
     Conv(i64),
     /// 2×2 max pool, stride 2 (torchvision's `"M"`).
     M,
