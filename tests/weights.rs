@@ -8,7 +8,9 @@ use tchvision::registry::{all_weights, lookup_weights as lookup};
 #[test]
 fn table_matches_torchvision_naming() {
     for w in all_weights() {
-        assert_eq!(w.file, format!("{}-{}.pth", w.arch, w.hash_prefix()), "{w:?}");
+        // `<arch>-<hash>.pth`, or `<arch>_<variant>-<hash>.pth` (ViT's `vit_b_16_swag-9ac1b537.pth`).
+        let stem = w.file.strip_suffix(&format!("-{}.pth", w.hash_prefix())).unwrap_or("");
+        assert!(stem == w.arch || stem.starts_with(&format!("{}_", w.arch)), "{w:?}");
         assert_eq!(w.hash_prefix().len(), 8);
         assert!(w.hash_prefix().chars().all(|c| c.is_ascii_hexdigit()));
     }

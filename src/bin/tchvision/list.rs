@@ -41,10 +41,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    println!("{:<20} {:<14} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
+    println!("{:<20} {:<18} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
     for r in rows {
         let input = format!("{}x{}", r.input_size[0], r.input_size[1]);
-        println!("{:<20} {:<14} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
+        println!("{:<20} {:<18} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
     }
     Ok(())
 }
