@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
-use tchvision::models::features::NodeOutputs;
 use tchvision::models::api::{Model, Options as ModelOptions};
-use tchvision::registry::{self, create_model, list_models};
+use tchvision::models::features::NodeOutputs;
 use tchvision::models::resnet::{BlockKind, NormKind, ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::{self, create_model, list_models};
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;
@@ -61,7 +61,7 @@ fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
     for (a, b) in ours.iter().zip(theirs) {
         assert_eq!(a, b, "{what}: state dict (key, shape, dtype) in order");
     }
-    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, torch["modules"].as_array().unwrap(), "{what}: named_modules (path, class)");
 }
 

@@ -21,10 +21,7 @@ fn manifest() -> serde_json::Value {
 }
 
 fn fixture(name: &str) -> std::collections::HashMap<String, Tensor> {
-    Tensor::read_safetensors(common::zoo_fixtures().join(format!("{name}.safetensors")))
-        .unwrap()
-        .into_iter()
-        .collect()
+    Tensor::read_safetensors(common::zoo_fixtures().join(format!("{name}.safetensors"))).unwrap().into_iter().collect()
 }
 
 /// The registry's classification models.
@@ -114,11 +111,8 @@ fn structure_and_parity_with_torchvision() {
         |name, case| {
             let (_vs, model) = build(name, case);
             // Keys in order, shapes, dtypes.
-            let ours: Vec<(String, Vec<i64>, String)> = model
-                .state_dict()
-                .into_iter()
-                .map(|(k, t)| (k, t.size(), format!("{:?}", t.kind())))
-                .collect();
+            let ours: Vec<(String, Vec<i64>, String)> =
+                model.state_dict().into_iter().map(|(k, t)| (k, t.size(), format!("{:?}", t.kind()))).collect();
             let theirs = case["state"].as_array().unwrap();
             assert_eq!(ours.len(), theirs.len(), "state-dict length");
             for ((k, shape, kind), t) in ours.iter().zip(theirs) {
@@ -169,9 +163,11 @@ fn structure_and_parity_with_torchvision() {
             for ((s, ours), info) in maps.iter().zip(model.feature_info()) {
                 let e = rel_err(s, ours, &fx[&format!("stage.{s}")]);
                 assert!(e <= 1e-4, "stage {s}: relative error {e:e}");
-                // Token stages ([N, L, C], ViT) have their channels last.
-                let chs = if ours.dim() == 3 { ours.size()[2] } else { ours.size()[1] };
-                assert_eq!(chs, info.num_chs, "stage {s}: feature_info channels");
+                assert_eq!(
+                    ours.size()[info.layout.channel_dim(ours.dim())],
+                    info.num_chs,
+                    "stage {s}: feature_info channels"
+                );
             }
         },
     );
@@ -194,7 +190,10 @@ fn initialisation_equals_torchvisions_after_the_same_seed() {
                 let (sum, abs) = (t.sum(Kind::Double).double_value(&[]), t.abs().sum(Kind::Double).double_value(&[]));
                 let (ts, ta) = (s[0].as_f64().unwrap(), s[1].as_f64().unwrap());
                 let tol = 1e-6 * ta.max(1.0);
-                assert!((sum - ts).abs() <= tol && (abs - ta).abs() <= tol, "{k}: sum {sum} abs {abs} vs torch {ts} {ta}");
+                assert!(
+                    (sum - ts).abs() <= tol && (abs - ta).abs() <= tol,
+                    "{k}: sum {sum} abs {abs} vs torch {ts} {ta}"
+                );
                 let first: Vec<f64> = Vec::<f64>::try_from(t.narrow(0, 0, t.size()[0].min(4))).unwrap();
                 for (a, b) in first.iter().zip(s[2].as_array().unwrap()) {
                     let b = b.as_f64().unwrap();

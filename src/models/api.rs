@@ -129,9 +129,9 @@ impl Options {
     pub fn get<T: OptionValue>(&self, key: &str) -> Result<Option<T>> {
         match self.values.get(key) {
             None => Ok(None),
-            Some(v) => T::parse_opt(v).map(Some).ok_or_else(|| {
-                Error::InvalidArgument(format!("option {key}: expected {}, got `{v}`", T::WHAT))
-            }),
+            Some(v) => T::parse_opt(v)
+                .map(Some)
+                .ok_or_else(|| Error::InvalidArgument(format!("option {key}: expected {}, got `{v}`", T::WHAT))),
         }
     }
 

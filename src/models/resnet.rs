@@ -558,49 +558,206 @@ pub const MODELS: &[ModelInfo] = &[
 ];
 
 /// torchvision's `ResNet18_Weights`.
-const RESNET18_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 11689512, [69.758, 89.078], 1.814, 44.661, [256, 224]).default(),
-];
+const RESNET18_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnet18",
+    "IMAGENET1K_V1",
+    "resnet18-f37072fd.pth",
+    11689512,
+    [69.758, 89.078],
+    1.814,
+    44.661,
+    [256, 224],
+)
+.default()];
 /// torchvision's `ResNet34_Weights`.
-const RESNET34_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 21797672, [73.314, 91.42], 3.664, 83.275, [256, 224]).default(),
-];
+const RESNET34_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnet34",
+    "IMAGENET1K_V1",
+    "resnet34-b627a593.pth",
+    21797672,
+    [73.314, 91.42],
+    3.664,
+    83.275,
+    [256, 224],
+)
+.default()];
 /// torchvision's `ResNet50_Weights`.
 const RESNET50_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 25557032, [76.13, 92.862], 4.089, 97.781, [256, 224]),
-    Weights::imagenet("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25557032, [80.858, 95.434], 4.089, 97.79, [232, 224]).default(),
+    Weights::imagenet(
+        "resnet50",
+        "IMAGENET1K_V1",
+        "resnet50-0676ba61.pth",
+        25557032,
+        [76.13, 92.862],
+        4.089,
+        97.781,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet50",
+        "IMAGENET1K_V2",
+        "resnet50-11ad3fa6.pth",
+        25557032,
+        [80.858, 95.434],
+        4.089,
+        97.79,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `ResNet101_Weights`.
 const RESNET101_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 44549160, [77.374, 93.546], 7.801, 170.511, [256, 224]),
-    Weights::imagenet("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44549160, [81.886, 95.78], 7.801, 170.53, [232, 224]).default(),
+    Weights::imagenet(
+        "resnet101",
+        "IMAGENET1K_V1",
+        "resnet101-63fe2227.pth",
+        44549160,
+        [77.374, 93.546],
+        7.801,
+        170.511,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet101",
+        "IMAGENET1K_V2",
+        "resnet101-cd907fc2.pth",
+        44549160,
+        [81.886, 95.78],
+        7.801,
+        170.53,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `ResNet152_Weights`.
 const RESNET152_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnet152", "IMAGENET1K_V1", "resnet152-394f9c45.pth", 60192808, [78.312, 94.046], 11.514, 230.434, [256, 224]),
-    Weights::imagenet("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth", 60192808, [82.284, 96.002], 11.514, 230.474, [232, 224]).default(),
+    Weights::imagenet(
+        "resnet152",
+        "IMAGENET1K_V1",
+        "resnet152-394f9c45.pth",
+        60192808,
+        [78.312, 94.046],
+        11.514,
+        230.434,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet152",
+        "IMAGENET1K_V2",
+        "resnet152-f82ba261.pth",
+        60192808,
+        [82.284, 96.002],
+        11.514,
+        230.474,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `ResNeXt50_32X4D_Weights`.
 const RESNEXT50_32X4D_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnext50_32x4d", "IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 25028904, [77.618, 93.698], 4.23, 95.789, [256, 224]),
-    Weights::imagenet("resnext50_32x4d", "IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 25028904, [81.198, 95.34], 4.23, 95.833, [232, 224]).default(),
+    Weights::imagenet(
+        "resnext50_32x4d",
+        "IMAGENET1K_V1",
+        "resnext50_32x4d-7cdf4587.pth",
+        25028904,
+        [77.618, 93.698],
+        4.23,
+        95.789,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnext50_32x4d",
+        "IMAGENET1K_V2",
+        "resnext50_32x4d-1a0047aa.pth",
+        25028904,
+        [81.198, 95.34],
+        4.23,
+        95.833,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `ResNeXt101_32X8D_Weights`.
 const RESNEXT101_32X8D_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnext101_32x8d", "IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 88791336, [79.312, 94.526], 16.414, 339.586, [256, 224]),
-    Weights::imagenet("resnext101_32x8d", "IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 88791336, [82.834, 96.228], 16.414, 339.673, [232, 224]).default(),
+    Weights::imagenet(
+        "resnext101_32x8d",
+        "IMAGENET1K_V1",
+        "resnext101_32x8d-8ba56ff5.pth",
+        88791336,
+        [79.312, 94.526],
+        16.414,
+        339.586,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnext101_32x8d",
+        "IMAGENET1K_V2",
+        "resnext101_32x8d-110c445d.pth",
+        88791336,
+        [82.834, 96.228],
+        16.414,
+        339.673,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `ResNeXt101_64X4D_Weights`.
-const RESNEXT101_64X4D_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("resnext101_64x4d", "IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 83455272, [83.246, 96.454], 15.46, 319.318, [232, 224]).default(),
-];
+const RESNEXT101_64X4D_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnext101_64x4d",
+    "IMAGENET1K_V1",
+    "resnext101_64x4d-173b62eb.pth",
+    83455272,
+    [83.246, 96.454],
+    15.46,
+    319.318,
+    [232, 224],
+)
+.default()];
 /// torchvision's `Wide_ResNet50_2_Weights`.
 const WIDE_RESNET50_2_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("wide_resnet50_2", "IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 68883240, [78.468, 94.086], 11.398, 131.82, [256, 224]),
-    Weights::imagenet("wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 68883240, [81.602, 95.758], 11.398, 263.124, [232, 224]).default(),
+    Weights::imagenet(
+        "wide_resnet50_2",
+        "IMAGENET1K_V1",
+        "wide_resnet50_2-95faca4d.pth",
+        68883240,
+        [78.468, 94.086],
+        11.398,
+        131.82,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "wide_resnet50_2",
+        "IMAGENET1K_V2",
+        "wide_resnet50_2-9ba9bcbe.pth",
+        68883240,
+        [81.602, 95.758],
+        11.398,
+        263.124,
+        [232, 224],
+    )
+    .default(),
 ];
 /// torchvision's `Wide_ResNet101_2_Weights`.
 const WIDE_RESNET101_2_WEIGHTS: &[Weights] = &[
-    Weights::imagenet("wide_resnet101_2", "IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 126886696, [78.848, 94.284], 22.753, 242.896, [256, 224]),
-    Weights::imagenet("wide_resnet101_2", "IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 126886696, [82.51, 96.02], 22.753, 484.747, [232, 224]).default(),
+    Weights::imagenet(
+        "wide_resnet101_2",
+        "IMAGENET1K_V1",
+        "wide_resnet101_2-32ee1156.pth",
+        126886696,
+        [78.848, 94.284],
+        22.753,
+        242.896,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "wide_resnet101_2",
+        "IMAGENET1K_V2",
+        "wide_resnet101_2-d733dc28.pth",
+        126886696,
+        [82.51, 96.02],
+        22.753,
+        484.747,
+        [232, 224],
+    )
+    .default(),
 ];

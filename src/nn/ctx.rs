@@ -130,12 +130,8 @@ impl<'a> Ctx<'a> {
         input: &Tensor,
         f: impl FnOnce() -> std::result::Result<Tensor, TchError>,
     ) -> Result<Tensor> {
-        let out = f().map_err(|e| Error::Forward {
-            path: self.at(name),
-            kind: name,
-            input: input.size(),
-            source: e.into(),
-        })?;
+        let out =
+            f().map_err(|e| Error::Forward { path: self.at(name), kind: name, input: input.size(), source: e.into() })?;
         if self.rec.is_active() {
             self.rec.record(&self.at(name), &out);
         }
@@ -177,10 +173,13 @@ impl<'a> Ctx<'a> {
 ///   `p / name`, as `nn.Parameter` attributes), in registration order;
 /// * `buffers[relative_position_index]`: its own buffers (`Tensor` fields);
 /// * `upgrade = method`: its [`Module::upgrade_state_dict`] hook, an inherent
-///   `fn method(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()>`.
+///   `fn method(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()>`;
+/// * `{ fn version(&self) -> i64 { 2 } }`: other methods of [`Module`] (`version`,
+///   `check_version`).
 ///
 /// ```ignore
 /// module!(Encoder, [dropout, layers, ln], params[pos_embedding], upgrade = resize_pos_embedding);
+/// module!(MNASNet, [layers, classifier], { fn version(&self) -> i64 { 2 } });
 /// ```
 #[macro_export]
 macro_rules! module {
@@ -190,8 +189,10 @@ macro_rules! module {
     ($ty:ident as $class:expr, [$($children:tt)*]
         $(, params [$($param:ident),* $(,)?])?
         $(, buffers [$($buffer:ident),* $(,)?])?
-        $(, upgrade = $upgrade:ident)? $(,)?) => {
+        $(, upgrade = $upgrade:ident)?
+        $(, { $($extra:item)* })? $(,)?) => {
         impl $crate::nn::Module for $ty {
+            $($($extra)*)?
             fn kind(&self) -> $crate::nn::ModuleKind {
                 $crate::nn::ModuleKind::Custom($class)
             }

@@ -127,8 +127,10 @@ impl ConvNormAct {
 pub fn conv_norm_act(p: Path<'_>, a: ConvNormAct) -> Result<Sequential> {
     let padding = a.padding.unwrap_or((a.kernel - 1) / 2 * a.dilation);
     let bias = a.bias.unwrap_or(a.norm.is_none());
-    let cfg = Conv2dConfig::default().stride(a.stride).padding(padding).groups(a.groups).dilation(a.dilation).bias(bias);
-    let mut b = Sequential::subclass(p, "Conv2dNormActivation").add(|p| Conv2d::new(p, a.cin, a.cout, a.kernel, cfg))?;
+    let cfg =
+        Conv2dConfig::default().stride(a.stride).padding(padding).groups(a.groups).dilation(a.dilation).bias(bias);
+    let mut b =
+        Sequential::subclass(p, "Conv2dNormActivation").add(|p| Conv2d::new(p, a.cin, a.cout, a.kernel, cfg))?;
     if let Some(n) = a.norm {
         b = b.add(|p| Norm::new(p, n, a.cout))?;
     }
@@ -136,6 +138,18 @@ pub fn conv_norm_act(p: Path<'_>, a: ConvNormAct) -> Result<Sequential> {
         b = b.add(|p| act.build(p))?;
     }
     Ok(b.build())
+}
+
+/// torchvision's `_make_divisible(v, divisor)` (`torchvision/models/_utils.py`): `v` rounded to
+/// the nearest multiple of `divisor` (at least `divisor`), one step up when rounding lost more
+/// than 10 %.
+pub fn make_divisible(v: f64, divisor: i64) -> i64 {
+    let d = divisor as f64;
+    let mut new_v = divisor.max(((v + d / 2.0) as i64) / divisor * divisor);
+    if (new_v as f64) < 0.9 * v {
+        new_v += divisor;
+    }
+    new_v
 }
 
 /// torchvision's `conv3x3`: padding = dilation, no bias.

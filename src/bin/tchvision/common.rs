@@ -146,11 +146,11 @@ pub fn load_strict(
 ) -> anyhow::Result<LoadReport> {
     let ropts = ReadOptions { device, mmap: true, ..ReadOptions::default() };
     let lopts = match published {
-        Some(w) => w.load_options(LoadOptions::strict())?,
+        Some(w) => w.load_options(LoadOptions::strict(), model)?,
         None => LoadOptions::strict(),
     };
-    let report = checkpoint::load_file(model, path, &ropts, &lopts)
-        .with_context(|| format!("loading {}", path.display()))?;
+    let report =
+        checkpoint::load_file(model, path, &ropts, &lopts).with_context(|| format!("loading {}", path.display()))?;
     Ok(report)
 }
 

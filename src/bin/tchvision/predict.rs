@@ -11,7 +11,7 @@ use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, preprocess_for, OptionArgs, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use tch::{Kind, Tensor};
 use tchvision::models::features::NodeOutputs;
-use tchvision::registry::list_models;
 use tchvision::nn::ModuleExt;
+use tchvision::registry::list_models;
 
 use crate::common::{build, print_json, DeviceArg};
 
