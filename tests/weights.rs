@@ -41,7 +41,11 @@ fn tables_equal_torchvisions_weights_enums() {
             assert_eq!(w.name, t["name"]);
             assert_eq!(w.file, t["file"]);
             assert_eq!(w.num_params, t["num_params"].as_i64().unwrap(), "{}", w.file);
-            assert_eq!(info.num_params, w.num_params, "{}: the registry's count", w.file);
+            // Weights that set another image_size build another model (ViT's SWAG end-to-end
+            // weights: a longer position embedding), with its own count.
+            if !w.overrides.iter().any(|(k, _)| *k == "image_size") {
+                assert_eq!(info.num_params, w.num_params, "{}: the registry's count", w.file);
+            }
             // NaN in torchvision (VGG-16's IMAGENET1K_FEATURES) is null in the JSON.
             assert_eq!(w.acc1.is_nan(), t["acc1"].is_null(), "{}", w.file);
             assert_eq!(w.acc5.is_nan(), t["acc5"].is_null(), "{}", w.file);
