@@ -21,7 +21,11 @@ tests/vit.rs). Writes under OUTDIR/vit/:
   16, 2 layers, 2 heads, width 8, MLP 16, 5 classes) with seeded weights, saved by torch.save
   with the MLP keys renamed to the version-1 names (`mlp.linear_1.*`, `mlp.linear_2.*`) in an
   OrderedDict without `_metadata` (as an old checkpoint); torchvision loads it (checked here)
-  and its eval logits on "old.x" are "old.logits". tiny.json lists the renamed keys. The same
+  and its eval logits on "old.x" are "old.logits". tiny.json lists the renamed keys and
+  torchvision's `_metadata` versions ("versions"); tiny_old_keys_v1.pth and tiny_old_keys_v2.pth
+  hold the same old keys with `_metadata` recording version 1 / 2 for the MLP blocks, and
+  tiny.json ("v1", "v2") the keys torchvision's non-strict load of each reports missing and
+  unexpected (version 2: the old keys are not renamed). The same
   config with representation_size 6 ("rep"): structure (state keys, shapes, named_modules),
   torchvision's init after torch.manual_seed(22) ("rep.init.KEY"), and eval logits
   ("rep.logits") on "rep.x" after seeding ("rep.state.KEY").
@@ -156,6 +160,19 @@ def tiny(out):
     with torch.no_grad():
         t["old.logits"] = m2(t["old.x"])
     js = {"renamed": renamed, "config": TINY}
+    # torch's _metadata: torchvision's versions, and the old keys under recorded versions 1 and 2
+    meta = m.state_dict()._metadata
+    js["versions"] = {k: v["version"] for k, v in meta.items()}
+    for version in (1, 2):
+        sd = OrderedDict(old)
+        sd._metadata = OrderedDict((k, dict(v)) for k, v in meta.items())
+        for k, v in sd._metadata.items():
+            if k.endswith(".mlp"):
+                v["version"] = version
+        torch.save(sd, out / f"tiny_old_keys_v{version}.pth")
+        m3 = VisionTransformer(**TINY)
+        res = m3.load_state_dict(torch.load(out / f"tiny_old_keys_v{version}.pth"), strict=False)
+        js[f"v{version}"] = {"missing": res.missing_keys, "unexpected": res.unexpected_keys}
 
     rep = dict(TINY, representation_size=6)
     torch.manual_seed(22)

@@ -350,7 +350,7 @@ fn report_serialises_with_exactly_its_fields() {
     let v = serde_json::to_value(&report).unwrap();
     let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort();
-    assert_eq!(fields, ["dropped", "loaded", "mismatched", "missing", "renamed", "unexpected"]);
+    assert_eq!(fields, ["adapted", "dropped", "loaded", "mismatched", "missing", "renamed", "unexpected"]);
     let m = v["mismatched"][0].as_object().unwrap();
     let mut mf: Vec<&str> = m.keys().map(String::as_str).collect();
     mf.sort();

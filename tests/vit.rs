@@ -138,6 +138,39 @@ fn version_1_mlp_keys_load_as_torchvision_loads_them() {
     net.eval();
     let y = tch::no_grad(|| net.try_forward(&t["old.x"])).unwrap();
     close("logits after loading the old keys", &y, &t["old.logits"]);
+
+    // torchvision's `_metadata` versions (MLPBlock 2), as tchvision saves them.
+    let ours: std::collections::BTreeMap<String, i64> = net.state_dict_versions().into_iter().collect();
+    let theirs: std::collections::BTreeMap<String, i64> =
+        js["versions"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_i64().unwrap())).collect();
+    assert_eq!(ours, theirs, "state-dict versions");
+    // The old keys under a recorded version 1 are renamed; under version 2 they are not, and
+    // the load reports what torchvision's reports.
+    let vs = VarStore::new(Device::Cpu);
+    let fresh = VisionTransformer::new(&vs.root(), &tiny_config(&js)).unwrap();
+    let v1 = common::fixture("vit/tiny_old_keys_v1.pth");
+    let r = checkpoint::load_file(&fresh, &v1, &ReadOptions::default(), &LoadOptions::strict()).unwrap();
+    assert_eq!(r.renamed.len(), 8);
+    fresh.eval();
+    close(
+        "logits from the version-1 file",
+        &tch::no_grad(|| fresh.try_forward(&t["old.x"])).unwrap(),
+        &t["old.logits"],
+    );
+    let v2 = common::fixture("vit/tiny_old_keys_v2.pth");
+    let before: Vec<Tensor> = fresh.state_dict().into_iter().map(|(_, t)| t.copy()).collect();
+    let err = checkpoint::load_file(&fresh, &v2, &ReadOptions::default(), &LoadOptions::strict()).unwrap_err();
+    assert!(err.to_string().contains("mlp.linear_1.weight"), "{err}");
+    for ((k, now), was) in fresh.state_dict().into_iter().zip(before) {
+        assert!(now.equal(&was), "{k} changed by a failed load");
+    }
+    let r = checkpoint::load_file(&fresh, &v2, &ReadOptions::default(), &LoadOptions::partial()).unwrap();
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(r.missing, list(&js["v2"]["missing"]), "missing, as torchvision");
+    assert_eq!(r.unexpected, list(&js["v2"]["unexpected"]), "unexpected, as torchvision");
+    assert!(r.renamed.is_empty());
 }
 
 #[test]

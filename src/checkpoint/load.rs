@@ -31,12 +31,11 @@
 //! 4. **add_prefix**: prepended to every key.
 //!
 //! Then every module of the model, in pre-order, may upgrade the entries under its prefix
-//! ([`Module::upgrade_state_dict`], torch's `_load_from_state_dict`): rename the keys of an
-//! older version of itself (torchvision's ViT `MLPBlock`: `linear_1.*` → `0.*`) or adapt a value
-//! (ViT's position embedding for another image size, listed in [`LoadReport::adapted`]).
-//! torch applies such upgrades only to entries whose `_metadata` version is older; tchvision
-//! does not read `_metadata` and applies them whenever the old key or shape is present (a
-//! file torch loads is loaded alike).
+//! ([`Module::upgrade_state_dict`], torch's `_load_from_state_dict`), knowing the version the
+//! file's `_metadata` records for it (none for safetensors files and plain dicts, as in torch):
+//! rename the keys of an older version of itself (torchvision's ViT `MLPBlock` below version 2:
+//! `linear_1.*` → `0.*`) or adapt a value (ViT's position embedding for another image size,
+//! listed in [`LoadReport::adapted`]).
 //!
 //! A key whose final name differs from the file's is listed in [`LoadReport::renamed`].
 //!
@@ -518,8 +517,9 @@ fn load_versioned<M: Module + ?Sized>(
     // The modules' own upgrades (torch's `_load_from_state_dict`), parents first.
     let file_shapes: Vec<Vec<i64>> = entries.iter().map(|(_, t)| t.size()).collect();
     for (path, m) in module.named_modules() {
+        let version = versions.get(&path).copied();
         let prefix = if path.is_empty() { path } else { format!("{path}.") };
-        m.upgrade_state_dict(&prefix, &mut entries)?;
+        m.upgrade_state_dict(&prefix, version, &mut entries)?;
     }
     for ((key, value), file_shape) in entries.iter().zip(file_shapes) {
         if value.size() != file_shape {

@@ -170,15 +170,18 @@ fn check_tokens(x: &Tensor, c: &Ctx, kind: &'static str) -> Result<()> {
 }
 
 /// torchvision's `MLPBlock(in_dim, mlp_dim, dropout)`: `MLP(in_dim, [mlp_dim, in_dim], GELU)`
-/// with xavier-uniform weights and N(0, 1e-6²) biases; its version-1 keys `linear_1.*` /
-/// `linear_2.*` load as `0.*` / `3.*`.
+/// with xavier-uniform weights and N(0, 1e-6²) biases, class version 2; the keys `linear_1.*` /
+/// `linear_2.*` of a file recording version 1 or no version load as `0.*` / `3.*`.
 pub fn mlp_block(p: Path<'_>, in_dim: i64, mlp_dim: i64, dropout: f64) -> Result<Sequential> {
-    let m = mlp(p, "MLPBlock", in_dim, &[mlp_dim, in_dim], Act::GELU, dropout)?.with_legacy_keys(&[
-        ("linear_1.weight", "0.weight"),
-        ("linear_1.bias", "0.bias"),
-        ("linear_2.weight", "3.weight"),
-        ("linear_2.bias", "3.bias"),
-    ]);
+    let m = mlp(p, "MLPBlock", in_dim, &[mlp_dim, in_dim], Act::GELU, dropout)?.with_legacy_keys(
+        2,
+        &[
+            ("linear_1.weight", "0.weight"),
+            ("linear_1.bias", "0.bias"),
+            ("linear_2.weight", "3.weight"),
+            ("linear_2.bias", "3.bias"),
+        ],
+    );
     let _g = tch::no_grad_guard();
     for (_, l) in m.named_modules() {
         if l.kind() == ModuleKind::Linear {
@@ -270,7 +273,7 @@ impl Encoder {
     /// The load hook: a `pos_embedding` made for another image size (a square grid of patches
     /// and the class token) is resized to this encoder's grid as [`interpolate_embeddings`]
     /// resizes it (bicubic).
-    fn upgrade(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+    fn upgrade(&self, prefix: &str, _version: Option<i64>, entries: &mut [(String, Tensor)]) -> Result<()> {
         let key = format!("{prefix}pos_embedding");
         let want = self.pos_embedding.size();
         for (k, v) in entries.iter_mut() {

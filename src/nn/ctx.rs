@@ -172,8 +172,8 @@ impl<'a> Ctx<'a> {
 /// * `params[class_token]`: the container's own parameters (`Tensor` fields registered at
 ///   `p / name`, as `nn.Parameter` attributes), in registration order;
 /// * `buffers[relative_position_index]`: its own buffers (`Tensor` fields);
-/// * `upgrade = method`: its [`Module::upgrade_state_dict`] hook, an inherent
-///   `fn method(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()>`;
+/// * `upgrade = method`: its [`Module::upgrade_state_dict`] hook, an inherent `fn method(&self,
+///   prefix: &str, version: Option<i64>, entries: &mut [(String, Tensor)]) -> Result<()>`;
 /// * `{ fn version(&self) -> i64 { 2 } }`: other methods of [`Module`] (`version`,
 ///   `check_version`).
 ///
@@ -229,9 +229,10 @@ macro_rules! module {
             fn upgrade_state_dict(
                 &self,
                 prefix: &str,
+                version: Option<i64>,
                 entries: &mut [(String, tch::Tensor)],
             ) -> $crate::Result<()> {
-                self.$upgrade(prefix, entries)
+                self.$upgrade(prefix, version, entries)
             }
             )?
         }

@@ -156,13 +156,15 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
     /// torch's `_load_from_state_dict` hook: before a state dict is matched against the model
     /// ([`load_state_dict`](crate::checkpoint::load_state_dict)), every module of the tree is
     /// called in pre-order with its key prefix (`"encoder.layers.encoder_layer_0.mlp."`, empty
-    /// for the root) and the entries being loaded (after the load options' key transforms). A
-    /// module may rename its own entries (the keys of an older version of the module, as
-    /// torchvision's ViT `MLPBlock` renames `linear_1.weight` to `0.weight`) or adapt their
+    /// for the root), the version the file's `_metadata` records for it (`None` when it records
+    /// none) and the entries being loaded (after the load options' key transforms). A module
+    /// may rename its own entries (the keys of an older version of the module, as torchvision's
+    /// ViT `MLPBlock` renames `linear_1.weight` to `0.weight` below version 2) or adapt their
     /// values (ViT's position embedding for another image size); it must leave other modules'
-    /// entries alone, and cannot add or remove entries. The loader reports renamed keys and changed shapes. Default: nothing.
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
-        let _ = (prefix, entries);
+    /// entries alone, and cannot add or remove entries. The loader reports renamed keys and
+    /// changed shapes. Default: nothing.
+    fn upgrade_state_dict(&self, prefix: &str, version: Option<i64>, entries: &mut [(String, Tensor)]) -> Result<()> {
+        let _ = (prefix, version, entries);
         Ok(())
     }
 }
@@ -393,7 +395,7 @@ impl Module for Box<dyn Module> {
     fn check_version(&self, version: Option<i64>) -> Result<()> {
         (**self).check_version(version)
     }
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
-        (**self).upgrade_state_dict(prefix, entries)
+    fn upgrade_state_dict(&self, prefix: &str, version: Option<i64>, entries: &mut [(String, Tensor)]) -> Result<()> {
+        (**self).upgrade_state_dict(prefix, version, entries)
     }
 }

@@ -17,6 +17,7 @@ pub struct Sequential {
     path: String,
     class: &'static str,
     legacy_keys: &'static [(&'static str, &'static str)],
+    version: i64,
 }
 
 impl Sequential {
@@ -30,6 +31,7 @@ impl Sequential {
                 path: path_string(&p),
                 class: "Sequential",
                 legacy_keys: &[],
+                version: 1,
             },
             p,
         }
@@ -68,10 +70,12 @@ impl Sequential {
         &self.path
     }
 
-    /// Old names of this Sequential's keys that loading renames, `(old, new)` relative to its
-    /// prefix (`("linear_1.weight", "0.weight")`): a subclass's `_load_from_state_dict` upgrade
-    /// of an earlier version (see [`Module::upgrade_state_dict`]).
-    pub fn with_legacy_keys(mut self, renames: &'static [(&'static str, &'static str)]) -> Self {
+    /// A subclass at class version `version` (its `_version`, recorded in `_metadata`) whose
+    /// `_load_from_state_dict` renames the keys of earlier versions: `(old, new)` relative to
+    /// its prefix (`("linear_1.weight", "0.weight")`), applied when the file records an older
+    /// version for it or none (see [`Module::upgrade_state_dict`]).
+    pub fn with_legacy_keys(mut self, version: i64, renames: &'static [(&'static str, &'static str)]) -> Self {
+        self.version = version;
         self.legacy_keys = renames;
         self
     }
@@ -164,7 +168,13 @@ impl Module for Sequential {
         }
         Ok(x)
     }
-    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn upgrade_state_dict(&self, prefix: &str, version: Option<i64>, entries: &mut [(String, Tensor)]) -> Result<()> {
+        if version.is_some_and(|v| v >= self.version) {
+            return Ok(());
+        }
         for (key, _) in entries.iter_mut() {
             let Some(rest) = key.strip_prefix(prefix) else { continue };
             if let Some((_, new)) = self.legacy_keys.iter().find(|(old, _)| *old == rest) {
