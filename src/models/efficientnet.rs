@@ -38,7 +38,9 @@ use crate::models::api::{Model, ModelInfo, Options};
 use crate::models::features::FeatureInfo;
 use crate::models::weights::Weights;
 use crate::nn::*;
-use crate::ops::{conv_norm_act, make_divisible, Act, ConvNormAct, DepthMode, NormKind, SqueezeExcitation, StochasticDepth};
+use crate::ops::{
+    conv_norm_act, make_divisible, Act, ConvNormAct, DepthMode, NormKind, SqueezeExcitation, StochasticDepth,
+};
 
 /// Which block a stage stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -98,6 +98,9 @@ impl Module for Norm {
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         self.inner().try_forward_rec(xs, train, rec, path)
     }
+    fn version(&self) -> i64 {
+        self.inner().version()
+    }
 }
 
 /// torchvision's `LayerNorm2d`: an `nn.LayerNorm` over the channels of an `[N, C, H, W]` map
