@@ -134,6 +134,7 @@ pub struct CNBlock {
     /// Drops the branch per sample in training.
     pub stochastic_depth: StochasticDepth,
 }
+crate::module!(CNBlock, [block, stochastic_depth], params[layer_scale]);
 
 impl CNBlock {
     /// `CNBlock(dim, layer_scale, stochastic_depth_prob)`.
@@ -168,26 +169,6 @@ impl CNBlock {
         })
     }
 }
-
-impl Module for CNBlock {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("CNBlock")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut rec = Recorder::disabled();
-        self.forward(xs, &mut Ctx::new(self, &mut rec, "", train))
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.forward(xs, &mut Ctx::new(self, rec, path, train))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![("block".into(), &self.block), ("stochastic_depth".into(), &self.stochastic_depth)]
-    }
-    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("layer_scale", &self.layer_scale)]
-    }
-}
-crate::impl_module_t!(CNBlock);
 
 /// torchvision's `ConvNeXt`.
 #[derive(Debug)]
