@@ -67,6 +67,11 @@ fn every_registry_classifier_has_a_zoo_case_and_back() {
     for n in &ours {
         assert!(tv.contains(n), "{n} is not a torchvision classification model");
     }
+    // The whole list: every classification model of torchvision.models.list_models() is in
+    // the registry, so that a model torchvision adds shows up here as a failure.
+    let missing: Vec<&String> = tv.difference(&ours).collect();
+    assert!(missing.is_empty(), "torchvision models missing from the registry: {missing:?}");
+    assert_eq!(tv.len(), 80, "torchvision 0.26 has 80 classification models");
 }
 
 /// Runs `f` on every case, reporting every failure at the end (one model's failure does not
@@ -163,9 +168,11 @@ fn structure_and_parity_with_torchvision() {
             for ((s, ours), info) in maps.iter().zip(model.feature_info()) {
                 let e = rel_err(s, ours, &fx[&format!("stage.{s}")]);
                 assert!(e <= 1e-4, "stage {s}: relative error {e:e}");
-                // Token stages ([N, L, C], ViT) have their channels last.
-                let chs = if ours.dim() == 3 { ours.size()[2] } else { ours.size()[1] };
-                assert_eq!(chs, info.num_chs, "stage {s}: feature_info channels");
+                assert_eq!(
+                    ours.size()[info.layout.channel_dim(ours.dim())],
+                    info.num_chs,
+                    "stage {s}: feature_info channels"
+                );
             }
         },
     );

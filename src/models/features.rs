@@ -48,12 +48,43 @@ pub struct FeatureInfo {
     pub reduction: i64,
     /// The node whose output it is (a [`NodeOutputs::forward_nodes`] name).
     pub module: String,
+    /// Where the map keeps its channels (NCHW unless the family says otherwise).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// The layout of a stage's output: where its [`FeatureInfo::num_chs`] channels are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// `[N, C, H, W]`: channels at dimension 1 (convolutional stages).
+    #[default]
+    Nchw,
+    /// `[N, H, W, C]`: channels last (Swin's token maps, as its modules output them).
+    Nhwc,
+    /// `[N, L, C]`: a token sequence (ViT's encoder).
+    Nlc,
+}
+
+impl Layout {
+    /// The dimension of the channels in a map of `ndim` dimensions.
+    pub fn channel_dim(&self, ndim: usize) -> usize {
+        match self {
+            Layout::Nchw => 1,
+            Layout::Nhwc | Layout::Nlc => ndim.saturating_sub(1),
+        }
+    }
 }
 
 impl FeatureInfo {
-    /// A stage with `num_chs` channels at stride `reduction`, output by node `module`.
+    /// A stage with `num_chs` channels at stride `reduction`, output by node `module`, NCHW.
     pub fn new(num_chs: i64, reduction: i64, module: &str) -> Self {
-        FeatureInfo { num_chs, reduction, module: module.to_string() }
+        FeatureInfo { num_chs, reduction, module: module.to_string(), layout: Layout::Nchw }
+    }
+
+    /// The same stage with another layout.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
     }
 }
 

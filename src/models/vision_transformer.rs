@@ -46,7 +46,7 @@ use tch::{nn::Path, Tensor};
 use crate::error::{Error, Result, TorchResultExt};
 use crate::init;
 use crate::models::api::{Model, ModelInfo, Options};
-use crate::models::features::FeatureInfo;
+use crate::models::features::{FeatureInfo, Layout};
 use crate::models::weights::Weights;
 use crate::nn::*;
 use crate::ops::{mlp, Act};
@@ -407,7 +407,7 @@ impl Model for VisionTransformer {
         at.into_iter()
             .map(|i| {
                 let node = format!("encoder.layers.encoder_layer_{i}");
-                FeatureInfo::new(self.config.hidden_dim, self.config.patch_size, &node)
+                FeatureInfo::new(self.config.hidden_dim, self.config.patch_size, &node).layout(Layout::Nlc)
             })
             .collect()
     }

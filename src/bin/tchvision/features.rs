@@ -1,13 +1,14 @@
 //! `tchvision features ARCH [--weights W] IMAGE --nodes layer2,layer3 --out DIR [--json]`: the
 //! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel. A
-//! transformer's token outputs `[N, L, C]` are pictured as the grid of their patch tokens.
+//! transformer's token outputs `[N, L, C]` are pictured as the grid of their patch tokens, and
+//! channels-last stages (Swin's NHWC token maps) per channel.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 use tchvision::imageio;
-use tchvision::models::features::NodeOutputs;
+use tchvision::models::features::{Layout, NodeOutputs};
 use tchvision::nn::ModuleExt;
 
 use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
@@ -71,11 +72,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pb = progress(nodes.len() as u64, "writing feature maps");
     let mut pictures = Vec::new();
+    // Stages the model reports channels-last (Swin's NHWC token maps) are pictured per channel.
+    let nhwc: Vec<String> =
+        model.feature_info().into_iter().filter(|f| f.layout == Layout::Nhwc).map(|f| f.module).collect();
     for (node, t) in nodes {
         let shape = t.size();
+        let map = if nhwc.contains(&node) { t.permute([0, 3, 1, 2]) } else { t };
         let map = match shape.len() {
-            4 => t.get(0),
-            3 => token_map(&t.get(0))
+            4 => map.get(0),
+            3 => token_map(&map.get(0))
                 .with_context(|| format!("node {node} outputs tokens {shape:?} that do not form a square grid"))?,
             _ => anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] map or [N, L, C] tokens"),
         };

@@ -41,10 +41,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    println!("{:<20} {:<14} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
+    // Columns as wide as their longest entry (family names such as `swin_transformer`).
+    let nw = rows.iter().map(|r| r.name.len()).chain([20]).max().unwrap_or(20);
+    let fw = rows.iter().map(|r| r.family.len()).chain([14]).max().unwrap_or(14);
+    println!("{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
     for r in rows {
         let input = format!("{}x{}", r.input_size[0], r.input_size[1]);
-        println!("{:<20} {:<14} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
+        println!("{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
     }
     Ok(())
 }
