@@ -113,9 +113,6 @@ impl ConvNeXtConfig {
         if self.block_setting.iter().map(|s| s.num_layers).sum::<usize>() < 2 {
             return bad("needs at least two blocks (the stochastic-depth schedule divides by blocks - 1)".into());
         }
-        if !(0.0..=1.0).contains(&self.stochastic_depth_prob) {
-            return bad(format!("stochastic_depth_prob must lie in [0, 1], got {}", self.stochastic_depth_prob));
-        }
         if self.num_classes < 0 {
             return bad(format!("num_classes must be non-negative, got {}", self.num_classes));
         }
