@@ -37,10 +37,14 @@ fn feature_info_strides_are_the_stage_outputs() {
 
 #[test]
 fn bad_options_are_errors() {
-    let vs = VarStore::new(Device::Cpu);
-    let build = |kv: &str| create_model("convnext_tiny", &vs.root(), &Options::default().parse(kv).unwrap());
+    // torchvision refuses a drop probability outside [0, 1] when the block runs; here the
+    // builder refuses it, naming the block.
+    let build = |kv: &str| {
+        let vs = VarStore::new(Device::Cpu);
+        create_model("convnext_tiny", &vs.root(), &Options::default().parse(kv).unwrap()).map(|_| ())
+    };
     for (kv, says) in [
-        ("stochastic_depth_prob=2", "stochastic_depth_prob"),
+        ("stochastic_depth_prob=2", "features.5.3.stochastic_depth (StochasticDepth): drop probability"),
         ("layer_scale=tiny", "expected a number"),
         ("dropout=0.2", "layer_scale"),
     ] {

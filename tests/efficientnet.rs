@@ -72,11 +72,16 @@ fn run_reproduces_torchvision_from_a_torch_saved_state_dict() {
 
 #[test]
 fn bad_options_are_errors() {
-    let vs = VarStore::new(Device::Cpu);
-    let build = |kv: &str| create_model("efficientnet_b3", &vs.root(), &Options::default().parse(kv).unwrap());
+    // torchvision refuses a drop probability outside [0, 1] when the block runs; here the
+    // builder refuses it, naming the block.
+    let build = |kv: &str| {
+        let vs = VarStore::new(Device::Cpu);
+        create_model("efficientnet_b3", &vs.root(), &Options::default().parse(kv).unwrap()).map(|_| ())
+    };
     for (kv, says) in [
-        ("stochastic_depth_prob=1.5", "stochastic_depth_prob"),
-        ("dropout=-0.1", "dropout"),
+        ("stochastic_depth_prob=1.5", "drop probability has to be between 0 and 1"),
+        ("stochastic_depth_prob=-0.5", "features.1.1.stochastic_depth"),
+        ("dropout=-0.1", "dropout probability"),
         ("dropout=high", "expected a number"),
         ("width_mult=2", "dropout, stochastic_depth_prob"),
     ] {

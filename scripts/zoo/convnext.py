@@ -4,8 +4,8 @@ zoo_fixtures.py. Stages: each stage's blocks (strides 4, 8, 16, 32). ConvNeXt ne
 STAGES = ["features.1", "features.3", "features.5", "features.7"]
 
 CASES = {
-    "convnext_tiny": dict(stages=STAGES, batch=2, train=True),
-    "convnext_small": dict(stages=STAGES, input=(97, 129)),
-    "convnext_base": dict(stages=STAGES, input=(65, 97)),
-    "convnext_large": dict(stages=STAGES, input=(65, 97)),
+    "convnext_tiny": dict(stages=STAGES, input=(97, 129), batch=2, train=True),
+    "convnext_small": dict(stages=STAGES, input=(65, 97)),
+    "convnext_base": dict(stages=STAGES, input=(49, 67)),
+    "convnext_large": dict(stages=STAGES, input=(49, 67)),
 }

@@ -113,9 +113,6 @@ impl ConvNeXtConfig {
         if self.block_setting.iter().map(|s| s.num_layers).sum::<usize>() < 2 {
             return bad("needs at least two blocks (the stochastic-depth schedule divides by blocks - 1)".into());
         }
-        if !(0.0..=1.0).contains(&self.stochastic_depth_prob) {
-            return bad(format!("stochastic_depth_prob must lie in [0, 1], got {}", self.stochastic_depth_prob));
-        }
         if self.num_classes < 0 {
             return bad(format!("num_classes must be non-negative, got {}", self.num_classes));
         }
@@ -134,6 +131,7 @@ pub struct CNBlock {
     /// Drops the branch per sample in training.
     pub stochastic_depth: StochasticDepth,
 }
+crate::module!(CNBlock, [block, stochastic_depth], params[layer_scale]);
 
 impl CNBlock {
     /// `CNBlock(dim, layer_scale, stochastic_depth_prob)`.
@@ -168,26 +166,6 @@ impl CNBlock {
         })
     }
 }
-
-impl Module for CNBlock {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("CNBlock")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut rec = Recorder::disabled();
-        self.forward(xs, &mut Ctx::new(self, &mut rec, "", train))
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.forward(xs, &mut Ctx::new(self, rec, path, train))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![("block".into(), &self.block), ("stochastic_depth".into(), &self.stochastic_depth)]
-    }
-    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("layer_scale", &self.layer_scale)]
-    }
-}
-crate::impl_module_t!(CNBlock);
 
 /// torchvision's `ConvNeXt`.
 #[derive(Debug)]

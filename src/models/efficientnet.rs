@@ -246,11 +246,10 @@ impl EfficientNetConfig {
         if self.num_classes < 0 {
             return bad(format!("num_classes must be non-negative, got {}", self.num_classes));
         }
-        if !(0.0..=1.0).contains(&self.dropout) || !(0.0..=1.0).contains(&self.stochastic_depth_prob) {
-            return bad(format!(
-                "dropout ({}) and stochastic_depth_prob ({}) must lie in [0, 1]",
-                self.dropout, self.stochastic_depth_prob
-            ));
+        // As torchvision, a stochastic_depth_prob is refused only where a block's share of it
+        // (p · i / total) leaves [0, 1], by that block's StochasticDepth.
+        if !(0.0..=1.0).contains(&self.dropout) {
+            return bad(format!("dropout probability has to be between 0 and 1, but got {}", self.dropout));
         }
         Ok(())
     }
