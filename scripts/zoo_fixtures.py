@@ -36,6 +36,7 @@ so that no constant (zero BN bias, 1e-6 layer scale, zero head, zero class token
 branch. Integer entries (num_batches_tracked, index buffers) keep their built value. The input
 is `torch.manual_seed(input_seed); torch.randn(batch, 3, H, W)`.
 """
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -88,11 +89,34 @@ def seed_state(model):
     return total
 
 
+@contextlib.contextmanager
+def no_init():
+    """Every torch.nn.init function a no-op (layers' reset_parameters and the models' init loops
+    call them), so a model is built with uninitialised weights."""
+    names = [n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda t, *a, **k: t)
+    try:
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.nn.init, n, f)
+
+
 def build(name, kwargs, device=None):
     if device is None:
         return torchvision.models.get_model(name, **kwargs)
-    with torch.device(device):
-        return torchvision.models.get_model(name, **kwargs)
+    try:
+        with torch.device(device):
+            return torchvision.models.get_model(name, **kwargs)
+    except NotImplementedError:
+        # Builders that compute with tensors (RegNet's BlockParams.from_init_params) cannot run
+        # on the meta device: build on the CPU without initialising (the structure is the same;
+        # the seeded model replaces every value).
+        assert device == "meta", device
+        with no_init():
+            return torchvision.models.get_model(name, **kwargs)
 
 
 def stats(model):
@@ -160,7 +184,9 @@ def make_case(name, c):
     tensors = {}
     outputs = {}
     modules = dict(model.named_modules())
-    hooks = [modules[s].register_forward_hook(lambda m, i, o, s=s: outputs.__setitem__(s, o)) for s in c["stages"]]
+    # Hooks keep a copy: an in-place op after the node (DenseNet's F.relu(features, inplace=True)
+    # after features.norm5) must not change the value the node output.
+    hooks = [modules[s].register_forward_hook(lambda m, i, o, s=s: outputs.__setitem__(s, (o[0] if isinstance(o, tuple) else o).clone())) for s in c["stages"]]
     model.eval()
     with torch.no_grad():
         y = model(x)
@@ -168,8 +194,7 @@ def make_case(name, c):
         hk.remove()
     tensors["logits"] = y.contiguous()
     for s in c["stages"]:
-        o = outputs[s]
-        tensors[f"stage.{s}"] = (o[0] if isinstance(o, tuple) else o).contiguous()
+        tensors[f"stage.{s}"] = outputs[s].contiguous()
     if entry["train"]:
         model.train()
         torch.manual_seed(TRAIN_SEED)

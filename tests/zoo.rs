@@ -163,11 +163,10 @@ fn structure_and_parity_with_torchvision() {
             for ((s, ours), info) in maps.iter().zip(model.feature_info()) {
                 let e = rel_err(s, ours, &fx[&format!("stage.{s}")]);
                 assert!(e <= 1e-4, "stage {s}: relative error {e:e}");
-                assert_eq!(
-                    ours.size()[info.layout.channel_dim(ours.dim())],
-                    info.num_chs,
-                    "stage {s}: feature_info channels"
-                );
+                // Token stages ([N, L, C], ViT) and channels-last maps (Swin's NHWC stages,
+                // `Layout::Nhwc`) have their channels last.
+                let cdim = if ours.dim() == 3 { 2 } else { info.layout.channel_dim(ours.dim()) };
+                assert_eq!(ours.size()[cdim], info.num_chs, "stage {s}: feature_info channels");
             }
         },
     );

@@ -133,6 +133,22 @@ impl LoadOptions {
         self
     }
 
+    /// The model module path a module path of the file's `_metadata` becomes: `strip_prefix`
+    /// and `add_prefix` applied as to a key (`"module"` → `""` with strip_prefix `"module."`);
+    /// renames and drops, written for keys, are not applied.
+    pub fn map_module_path(&self, file_path: &str) -> String {
+        let mut key = if file_path.is_empty() { String::new() } else { format!("{file_path}.") };
+        if let Some(p) = &self.strip_prefix {
+            if let Some(rest) = key.strip_prefix(p.as_str()) {
+                key = rest.to_string();
+            }
+        }
+        if let Some(p) = &self.add_prefix {
+            key.insert_str(0, p);
+        }
+        key.trim_end_matches('.').to_string()
+    }
+
     /// The model key a file key becomes (`None`: dropped).
     pub fn map_key(&self, file_key: &str) -> Option<String> {
         if self.drop.iter().any(|r| r.is_match(file_key)) {
@@ -426,11 +442,47 @@ fn is_complex(k: Kind) -> bool {
 /// * [`Error::InvalidArgument`] when two file keys map to the same model key, or a complex
 ///   value would be loaded into a real tensor;
 /// * [`Error::Torch`] when a conversion fails.
+///
+/// The state dict has no `_metadata` here, so every module sees version `None`, as in torch
+/// for a plain dict: a BatchNorm2d's missing `num_batches_tracked` keeps the model's value (see
+/// [`load_checkpoint`]).
 pub fn load_state_dict<M: Module + ?Sized>(
     module: &M,
     tensors: Vec<(String, Tensor)>,
     opts: &LoadOptions,
 ) -> Result<LoadReport> {
+    load_versioned(module, tensors, &[], opts)
+}
+
+/// Loads a checkpoint ([`read`](super::read)) into `module` as [`load_state_dict`] does, after
+/// torch's `_load_from_state_dict` version handling with the file's `_metadata`
+/// ([`Checkpoint::versions`](super::Checkpoint::versions), module paths mapped by
+/// [`LoadOptions::map_module_path`]):
+/// * every module's [`Module::check_version`] sees the version the file records for it (`None`
+///   when it records none) and may refuse the load ([`Error::InvalidArgument`] naming the
+///   version, e.g. a version-1 MNASNet with alpha ≠ 1), before anything changes;
+/// * a BatchNorm2d whose version is `None` or below 2 (files from before torch 0.4.1) and
+///   whose `num_batches_tracked` the file lacks keeps the model's value, as torch fills it in;
+///   the key counts as loaded. (Only where the file gave that module's `running_mean`: a file
+///   whose keys match nothing still reports every key missing.)
+pub fn load_checkpoint<M: Module + ?Sized>(
+    module: &M,
+    ckpt: super::Checkpoint,
+    opts: &LoadOptions,
+) -> Result<LoadReport> {
+    load_versioned(module, ckpt.tensors, &ckpt.versions, opts)
+}
+
+fn load_versioned<M: Module + ?Sized>(
+    module: &M,
+    tensors: Vec<(String, Tensor)>,
+    versions: &[(String, i64)],
+    opts: &LoadOptions,
+) -> Result<LoadReport> {
+    let versions: HashMap<String, i64> = versions.iter().map(|(p, v)| (opts.map_module_path(p), *v)).collect();
+    for (path, m) in module.named_modules() {
+        m.check_version(versions.get(&path).copied())?;
+    }
     let model = module.state_dict();
     let index: HashMap<&str, usize> = model.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
 
@@ -465,11 +517,26 @@ pub fn load_state_dict<M: Module + ?Sized>(
             }
         }
     }
+    // torch's BatchNorm `_load_from_state_dict`: before version 2 there was no
+    // num_batches_tracked; a missing one keeps the module's value. Applied only where the file
+    // gave that module's running_mean, so a file that matches nothing still says so.
+    let fills_in = |key: &str, values: &[Option<(String, Tensor)>]| -> bool {
+        let (path, mean) = match key.strip_suffix(".num_batches_tracked") {
+            Some(p) => (p, format!("{p}.running_mean")),
+            None if key == "num_batches_tracked" => ("", "running_mean".to_string()),
+            None => return false,
+        };
+        let old = versions.get(path).is_none_or(|&v| v < 2);
+        let has_stats = index.get(mean.as_str()).is_some_and(|&j| values[j].is_some());
+        old && has_stats && module.get_submodule(path).is_ok_and(|m| m.kind() == crate::nn::ModuleKind::BatchNorm2d)
+    };
     for (i, (key, _)) in model.iter().enumerate() {
         if values[i].is_some() {
             report.loaded.push(key.clone());
         } else if let Some(m) = mismatched[i].take() {
             report.mismatched.push(m);
+        } else if fills_in(key, &values) {
+            report.loaded.push(key.clone());
         } else {
             report.missing.push(key.clone());
         }
@@ -532,7 +599,7 @@ pub fn load_state_dict<M: Module + ?Sized>(
 
 /// Reads a checkpoint (`.pth` in any of PyTorch's formats, or `.safetensors`; see
 /// [`read`](super::read)) with `read_opts` and loads its state dict into `module` with
-/// [`load_state_dict`]. A strict-load error names the file.
+/// [`load_checkpoint`] (its `_metadata` versions included). A strict-load error names the file.
 pub fn load_file<M: Module + ?Sized>(
     module: &M,
     path: impl AsRef<Path>,
@@ -541,7 +608,7 @@ pub fn load_file<M: Module + ?Sized>(
 ) -> Result<LoadReport> {
     let path = path.as_ref();
     let ckpt = super::read(path, read_opts)?;
-    load_state_dict(module, ckpt.tensors, opts).map_err(|e| match e {
+    load_checkpoint(module, ckpt, opts).map_err(|e| match e {
         Error::StrictLoad(s) => Error::StrictLoad(format!("{}: {s}", path.display())),
         e => e,
     })

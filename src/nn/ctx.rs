@@ -166,14 +166,17 @@ impl<'a> Ctx<'a> {
 /// `None` attributes); `Vec` fields are not children (use a [`Sequential`](super::Sequential)).
 /// The class name is the type's name, or the string after `as`
 /// (`module!(DenseLayer as "_DenseLayer", [...])`). The type must have an inherent
-/// `fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor>`.
+/// `fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor>`. Other methods of [`Module`]
+/// (`version`, `check_version`) may follow in braces: `module!(MNASNet, [layers, classifier],
+/// { fn version(&self) -> i64 { 2 } })`.
 #[macro_export]
 macro_rules! module {
-    ($ty:ident, [$($children:tt)*]) => {
-        $crate::module!($ty as stringify!($ty), [$($children)*]);
+    ($ty:ident, [$($children:tt)*] $(, { $($extra:item)* })?) => {
+        $crate::module!($ty as stringify!($ty), [$($children)*] $(, { $($extra)* })?);
     };
-    ($ty:ident as $class:expr, [$($children:tt)*]) => {
+    ($ty:ident as $class:expr, [$($children:tt)*] $(, { $($extra:item)* })?) => {
         impl $crate::nn::Module for $ty {
+            $($($extra)*)?
             fn kind(&self) -> $crate::nn::ModuleKind {
                 $crate::nn::ModuleKind::Custom($class)
             }

@@ -124,6 +124,22 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
         None
     }
 
+    /// The version torch records for this module in a state dict's `_metadata` (its class's
+    /// `_version`): 1 unless the class changed its state-dict layout (BatchNorm 2, torchvision's
+    /// MNASNet 2).
+    fn version(&self) -> i64 {
+        1
+    }
+
+    /// Checks the version a state dict's `_metadata` records for this module (`None` when the
+    /// file records none: safetensors, a plain dict) before anything is loaded, as torch's
+    /// `_load_from_state_dict` reads `local_metadata["version"]`. An error refuses the whole
+    /// load, leaving the model unchanged. The default accepts every version.
+    fn check_version(&self, version: Option<i64>) -> Result<()> {
+        let _ = version;
+        Ok(())
+    }
+
     /// Forward pass that reports its graph nodes to `rec` ([`Recorder`]); `path` is this
     /// module's dotted path. The default treats the module as a leaf: it runs
     /// [`Module::try_forward_t`] and records the output under `path`. Containers override it
@@ -211,6 +227,12 @@ pub trait ModuleExt: Module {
             }
         }
         out
+    }
+
+    /// The `_metadata` versions torch saves with `state_dict()`: every module's path (`""` for
+    /// the root) and [`Module::version`], in pre-order.
+    fn state_dict_versions(&self) -> Vec<(String, i64)> {
+        modules_of(self).into_iter().map(|(p, m)| (p, m.version())).collect()
     }
 
     /// The number of scalar parameters (`sum(p.numel() for p in model.parameters())`).
@@ -349,5 +371,11 @@ impl Module for Box<dyn Module> {
     }
     fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         (**self).try_forward_rec(xs, train, rec, path)
+    }
+    fn version(&self) -> i64 {
+        (**self).version()
+    }
+    fn check_version(&self, version: Option<i64>) -> Result<()> {
+        (**self).check_version(version)
     }
 }

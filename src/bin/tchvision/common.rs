@@ -146,7 +146,7 @@ pub fn load_strict(
 ) -> anyhow::Result<LoadReport> {
     let ropts = ReadOptions { device, mmap: true, ..ReadOptions::default() };
     let lopts = match published {
-        Some(w) => w.load_options(LoadOptions::strict())?,
+        Some(w) => w.load_options(LoadOptions::strict(), model)?,
         None => LoadOptions::strict(),
     };
     let report =

@@ -1,6 +1,7 @@
 //! `tchvision load ARCH FILE [--num-classes N] [--drop REGEX]… [--rename REGEX=REPL]…
 //! [--prefix P] [--strip-prefix P] [--strict] [--json]`: the partial load of a checkpoint into
-//! a registry model, and its report. Exits non-zero when a strict load fails.
+//! a registry model, and its report. Exits non-zero when a strict load fails. A file named as
+//! published weights of the architecture gets their key renames first (DenseNet's old keys).
 
 use std::path::PathBuf;
 
@@ -50,6 +51,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
     if !args.strict {
         opts = opts.skip_mismatched(true);
+    }
+    // A file named as one of the architecture's published weights gets their key renames (and
+    // drops of keys the model lacks) first, as the model subcommands give it.
+    let name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(w) = tchvision::registry::model_info(&args.arch)?.weights.iter().find(|w| w.file == name) {
+        opts = w.load_options(opts, built.model.as_ref())?;
     }
     for d in &args.drop {
         opts = opts.drop_keys(d)?;
