@@ -47,6 +47,7 @@ pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::googlenet::MODELS,
     crate::models::inception::MODELS,
     crate::models::regnet::MODELS,
+    crate::models::vision_transformer::MODELS,
     crate::models::swin_transformer::MODELS,
     crate::models::maxvit::MODELS,
     crate::detection::yolo::MODELS,

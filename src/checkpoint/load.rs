@@ -30,6 +30,14 @@
 //! 3. **strip_prefix**: removed from the keys that start with it;
 //! 4. **add_prefix**: prepended to every key.
 //!
+//! Then every module of the model, in pre-order, may upgrade the entries under its prefix
+//! ([`Module::upgrade_state_dict`], torch's `_load_from_state_dict`): rename the keys of an
+//! older version of itself (torchvision's ViT `MLPBlock`: `linear_1.*` → `0.*`) or adapt a value
+//! (ViT's position embedding for another image size, listed in [`LoadReport::adapted`]).
+//! torch applies such upgrades only to entries whose `_metadata` version is older; tchvision
+//! does not read `_metadata` and applies them whenever the old key or shape is present (a
+//! file torch loads is loaded alike).
+//!
 //! A key whose final name differs from the file's is listed in [`LoadReport::renamed`].
 //!
 //! ## All or nothing
@@ -206,6 +214,10 @@ pub struct LoadReport {
     pub dropped: Vec<String>,
     /// File keys whose name changed through the transforms, file order.
     pub renamed: Vec<Renamed>,
+    /// Values a module's load hook reshaped to fit it ([`Module::upgrade_state_dict`]: ViT's
+    /// position embedding interpolated for another image size), file order: the model key,
+    /// the shape it now has (`model_shape`) and the file's (`file_shape`).
+    pub adapted: Vec<Mismatch>,
 }
 
 /// A prefix difference that explains many of the unmatched keys: the file's keys start with
@@ -394,6 +406,7 @@ impl fmt::Display for LoadReport {
         section(f, "unexpected (ignored)", self.unexpected.clone())?;
         section(f, "mismatched (skipped)", self.mismatched.iter().map(mismatch_str).collect())?;
         section(f, "dropped", self.dropped.clone())?;
+        section(f, "adapted by the model", self.adapted.iter().map(mismatch_str).collect())?;
         section(f, "renamed", self.renamed.iter().map(|r| format!("{} -> {}", r.from, r.to)).collect())?;
         Ok(())
     }
@@ -491,11 +504,29 @@ fn load_versioned<M: Module + ?Sized>(
     let mut values: Vec<Option<(String, Tensor)>> = (0..model.len()).map(|_| None).collect();
     let mut mismatched: Vec<Option<Mismatch>> = vec![None; model.len()];
     let mut source_of: HashMap<String, String> = HashMap::new();
+    let mut file_keys = Vec::new();
+    let mut entries = Vec::new();
     for (file_key, value) in tensors {
-        let Some(key) = opts.map_key(&file_key) else {
-            report.dropped.push(file_key);
-            continue;
-        };
+        match opts.map_key(&file_key) {
+            Some(key) => {
+                file_keys.push(file_key);
+                entries.push((key, value));
+            }
+            None => report.dropped.push(file_key),
+        }
+    }
+    // The modules' own upgrades (torch's `_load_from_state_dict`), parents first.
+    let file_shapes: Vec<Vec<i64>> = entries.iter().map(|(_, t)| t.size()).collect();
+    for (path, m) in module.named_modules() {
+        let prefix = if path.is_empty() { path } else { format!("{path}.") };
+        m.upgrade_state_dict(&prefix, &mut entries)?;
+    }
+    for ((key, value), file_shape) in entries.iter().zip(file_shapes) {
+        if value.size() != file_shape {
+            report.adapted.push(Mismatch { key: key.clone(), model_shape: value.size(), file_shape });
+        }
+    }
+    for (file_key, (key, value)) in file_keys.into_iter().zip(entries) {
         if let Some(other) = source_of.get(&key) {
             return Err(Error::InvalidArgument(format!(
                 "file keys `{other}` and `{file_key}` both become `{key}`; the model is unchanged"

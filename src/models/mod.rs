@@ -2,9 +2,10 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
-//! * [`efficientnet`]: EfficientNet B0–B7 and V2-S/M/L; [`convnext`]: ConvNeXt-T/S/B/L.
 //! * [`alexnet`], [`vgg`], [`squeezenet`], [`shufflenetv2`], [`mnasnet`]: torchvision's
 //!   AlexNet, VGG, SqueezeNet, ShuffleNet V2 and MNASNet families.
+//! * [`efficientnet`]: EfficientNet B0–B7 and V2-S/M/L; [`convnext`]: ConvNeXt-T/S/B/L.
+//! * [`vision_transformer`]: torchvision's Vision Transformers (ViT).
 //! * [`swin_transformer`]: Swin V1 and V2; [`maxvit`]: MaxViT.
 //! * [`api`]: the interface a family implements ([`api::Model`], [`api::ModelInfo`],
 //!   [`api::Options`]); the registry of every model is [`crate::registry`].
@@ -32,4 +33,5 @@ pub mod shufflenetv2;
 pub mod squeezenet;
 pub mod swin_transformer;
 pub mod vgg;
+pub mod vision_transformer;
 pub mod weights;

@@ -41,6 +41,7 @@ pub enum ModuleKind {
     GroupNorm,
     Identity,
     Flatten,
+    MultiheadAttention,
     Sequential,
     /// A model or block defined elsewhere (`ResNet`, `Bottleneck`, `Yolo_v1`, …): its class name.
     Custom(&'static str),
@@ -72,6 +73,7 @@ impl ModuleKind {
             GroupNorm => "GroupNorm",
             Identity => "Identity",
             Flatten => "Flatten",
+            MultiheadAttention => "MultiheadAttention",
             Sequential => "Sequential",
             Custom(name) => name,
         }
@@ -149,6 +151,19 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
         let out = self.try_forward_t(xs, train)?;
         rec.record(path, &out);
         Ok(out)
+    }
+
+    /// torch's `_load_from_state_dict` hook: before a state dict is matched against the model
+    /// ([`load_state_dict`](crate::checkpoint::load_state_dict)), every module of the tree is
+    /// called in pre-order with its key prefix (`"encoder.layers.encoder_layer_0.mlp."`, empty
+    /// for the root) and the entries being loaded (after the load options' key transforms). A
+    /// module may rename its own entries (the keys of an older version of the module, as
+    /// torchvision's ViT `MLPBlock` renames `linear_1.weight` to `0.weight`) or adapt their
+    /// values (ViT's position embedding for another image size); it must leave other modules'
+    /// entries alone, and cannot add or remove entries. The loader reports renamed keys and changed shapes. Default: nothing.
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+        let _ = (prefix, entries);
+        Ok(())
     }
 }
 
@@ -377,5 +392,8 @@ impl Module for Box<dyn Module> {
     }
     fn check_version(&self, version: Option<i64>) -> Result<()> {
         (**self).check_version(version)
+    }
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+        (**self).upgrade_state_dict(prefix, entries)
     }
 }
