@@ -471,12 +471,14 @@ impl ShiftedWindowAttention {
         #[rustfmt::skip]
         let out = shifted_window_attention(x, &self.qkv.weight, &self.proj.weight, &bias, a.window_size, a.num_heads,
             a.shift_size, a.attention_dropout, a.dropout, qkv_bias, proj_bias, self.logit_scale.as_ref(), training);
-        out.map_err(|e| match e {
+        let out = out.map_err(|e| match e {
             Error::Torch { source, .. } => {
                 Error::Forward { path: self.path.clone(), kind: self.class_name(), input: x.size(), source }
             }
             e => e,
-        })
+        })?;
+        // The module's output is this node's (torchvision's wrapped function call).
+        c.op("shifted_window_attention", x, || Ok(out))
     }
 }
 
