@@ -11,7 +11,8 @@ Writes under OUTDIR/swin/:
 * small.json + small.safetensors: two small SwinTransformers (V1 and V2: embed 16, depths
   [2, 2], heads [2, 4], window [4, 4], stochastic depth 0.5, dropout 0.2, attention dropout
   0.3, 10 classes) built after torch.manual_seed(0) with torchvision's init: their state dicts
-  ("NAME.state.KEY"), the input "x" (2x3x37x45), eval logits ("NAME.eval") and the logits of a
+  ("NAME.state.KEY"), the input "x" (2x3x37x45), eval logits ("NAME.eval"), the output of the
+  shifted block's attention module features.1.1.attn in that pass ("NAME.attn"), and the logits of a
   train-mode forward after torch.manual_seed(TRAIN_SEED) ("NAME.train"): every dropout and
   stochastic-depth mask drawn as torch draws it.
 * options.json: parameter counts of swin_t(mlp_ratio=2.0) and swin_v2_t(mlp_ratio=3.0).
@@ -86,8 +87,12 @@ def main(outdir):
         for k, v in m.state_dict().items():
             t[f"{name}.state.{k}"] = v.contiguous()
         m.eval()
+        seen = {}
+        hook = m.features[1][1].attn.register_forward_hook(lambda mod, i, o: seen.__setitem__("attn", o))
         with torch.no_grad():
             t[f"{name}.eval"] = m(x)
+        hook.remove()
+        t[f"{name}.attn"] = seen["attn"].contiguous()
         m.train()
         torch.manual_seed(TRAIN_SEED)
         with torch.no_grad():

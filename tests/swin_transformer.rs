@@ -7,7 +7,7 @@
 //!   and V2.
 //! * Small V1 and V2 models with every dropout and stochastic depth on: torchvision's init
 //!   after the same seed, eval logits, and a train-mode forward whose dropout and
-//!   stochastic-depth masks are torch's.
+//!   stochastic-depth masks are torch's; the attention module's node output is its output.
 //! * The builder options (`mlp_ratio`) give torchvision's parameter counts; bad inputs and
 //!   configurations are errors, not panics.
 mod common;
@@ -15,6 +15,7 @@ mod common;
 use std::collections::HashMap;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::models::api::Options;
+use tchvision::models::features::NodeOutputs;
 use tchvision::models::swin_transformer::{shifted_window_attention, SwinConfig, SwinTransformer, SwinVersion};
 use tchvision::nn::ModuleExt;
 use tchvision::registry::create_model;
@@ -123,9 +124,11 @@ fn small_models_init_eval_and_train_masks_equal_torchvisions() {
             }
         }
         m.eval();
-        let y = tch::no_grad(|| m.try_forward(&x)).unwrap();
+        let (y, nodes) = tch::no_grad(|| m.forward_nodes(&x, false, &["features.1.1.attn"])).unwrap();
         let e = rel_err(&y, &get(&t, &format!("{name}.eval")));
         assert!(e < 1e-5, "{name}: eval logits: relative error {e:e}");
+        let e = rel_err(&nodes[0].1, &get(&t, &format!("{name}.attn")));
+        assert!(e < 1e-5, "{name}: node features.1.1.attn (the attention's output): relative error {e:e}");
         m.train();
         tch::manual_seed(meta["train_seed"].as_i64().unwrap());
         let y = tch::no_grad(|| m.try_forward(&x)).unwrap();

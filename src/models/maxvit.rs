@@ -337,27 +337,12 @@ impl RelativePositionalMultiHeadAttention {
     }
 }
 
-impl Module for RelativePositionalMultiHeadAttention {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("RelativePositionalMultiHeadAttention")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut rec = Recorder::disabled();
-        self.forward(xs, &mut Ctx::new(self, &mut rec, "", train))
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.forward(xs, &mut Ctx::new(self, rec, path, train))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![("to_qkv".into(), &self.to_qkv), ("merge".into(), &self.merge)]
-    }
-    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("relative_position_bias_table", &self.relative_position_bias_table)]
-    }
-    fn own_buffers(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("relative_position_index", &self.relative_position_index)]
-    }
-}
+crate::module!(
+    RelativePositionalMultiHeadAttention,
+    [to_qkv, merge],
+    params[relative_position_bias_table],
+    buffers[relative_position_index]
+);
 
 /// torchvision's `WindowPartition` (with its partition count `p`, which torchvision passes at
 /// call time): `[B, C, H, W]` → `[B, H/p · W/p, p², C]`.

@@ -2,8 +2,8 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
-//!   AlexNet, VGG, SqueezeNet, ShuffleNet V2 and MNASNet families.
 //! * [`alexnet`], [`vgg`], [`squeezenet`], [`shufflenetv2`], [`mnasnet`]: torchvision's
+//!   AlexNet, VGG, SqueezeNet, ShuffleNet V2 and MNASNet families.
 //! * [`efficientnet`]: EfficientNet B0–B7 and V2-S/M/L; [`convnext`]: ConvNeXt-T/S/B/L.
 //! * [`swin_transformer`]: Swin V1 and V2; [`maxvit`]: MaxViT.
 //! * [`vision_transformer`]: torchvision's Vision Transformers (ViT).

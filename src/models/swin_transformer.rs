@@ -235,88 +235,6 @@ fn shifted_window_mask(
     mask.f_masked_fill(&mask.f_ne(0)?, -100.0)?.f_masked_fill(&mask.f_eq(0)?, 0.0)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn swa(
-    input: &Tensor,
-    qkv_weight: &Tensor,
-    proj_weight: &Tensor,
-    relative_position_bias: &Tensor,
-    window_size: [i64; 2],
-    num_heads: i64,
-    shift_size: [i64; 2],
-    attention_dropout: f64,
-    dropout: f64,
-    qkv_bias: Option<&Tensor>,
-    proj_bias: Option<&Tensor>,
-    logit_scale: Option<&Tensor>,
-    training: bool,
-) -> std::result::Result<Tensor, TchError> {
-    let s = input.size();
-    let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
-    let [w0, w1] = window_size;
-    // pad feature maps to multiples of window size
-    let pad_r = (w1 - w % w1) % w1;
-    let pad_b = (w0 - h % w0) % w0;
-    let x = input.f_constant_pad_nd([0, 0, 0, pad_r, 0, pad_b])?;
-    let (ph, pw) = (h + pad_b, w + pad_r);
-    // if window size is larger than feature size, there is no need to shift window
-    let mut shift = shift_size;
-    if w0 >= ph {
-        shift[0] = 0;
-    }
-    if w1 >= pw {
-        shift[1] = 0;
-    }
-    let shifted = shift[0] + shift[1] > 0;
-    let x = if shifted { x.f_roll([-shift[0], -shift[1]], [1, 2])? } else { x };
-    // partition windows
-    let nw = (ph / w0) * (pw / w1);
-    let x =
-        x.f_view([b, ph / w0, w0, pw / w1, w1, c])?.f_permute([0, 1, 3, 2, 4, 5])?.f_reshape([b * nw, w0 * w1, c])?;
-    let (n0, n1) = (b * nw, w0 * w1);
-    // multi-head attention
-    let qkv_bias = match (logit_scale, qkv_bias) {
-        (Some(_), Some(bias)) => {
-            let len = bias.numel() as i64 / 3;
-            let zeros = bias.f_narrow(0, len, len)?.f_zeros_like()?;
-            Some(Tensor::f_cat(&[bias.f_narrow(0, 0, len)?, zeros, bias.f_narrow(0, 2 * len, len)?], 0)?)
-        }
-        (_, bias) => bias.map(Tensor::shallow_clone),
-    };
-    let qkv = x.f_linear(qkv_weight, qkv_bias.as_ref())?;
-    let qkv = qkv.f_reshape([n0, n1, 3, num_heads, c / num_heads])?.f_permute([2, 0, 3, 1, 4])?;
-    let (q, k, v) = (qkv.f_select(0, 0)?, qkv.f_select(0, 1)?, qkv.f_select(0, 2)?);
-    let attn = match logit_scale {
-        Some(ls) => {
-            // cosine attention
-            let attn = normalize(&q)?.f_matmul(&normalize(&k)?.f_transpose(-2, -1)?)?;
-            attn.f_mul(&ls.f_clamp_max(100f64.ln())?.f_exp()?)?
-        }
-        None => {
-            let q = q.f_mul_scalar(((c / num_heads) as f64).powf(-0.5))?;
-            q.f_matmul(&k.f_transpose(-2, -1)?)?
-        }
-    };
-    // add relative position bias
-    let mut attn = attn.f_add(relative_position_bias)?;
-    if shifted {
-        let mask = shifted_window_mask(&x, [ph, pw], window_size, shift)?;
-        attn = attn
-            .f_view([n0 / nw, nw, num_heads, n1, n1])?
-            .f_add(&mask.f_unsqueeze(1)?.f_unsqueeze(0)?)?
-            .f_view([-1, num_heads, n1, n1])?;
-    }
-    let attn = attn.f_softmax(-1, None::<Kind>)?.f_dropout(attention_dropout, training)?;
-    let x = attn.f_matmul(&v)?.f_transpose(1, 2)?.f_reshape([n0, n1, c])?;
-    let x = x.f_linear(proj_weight, proj_bias)?.f_dropout(dropout, training)?;
-    // reverse windows
-    let x = x.f_view([b, ph / w0, pw / w1, w0, w1, c])?.f_permute([0, 1, 3, 2, 4, 5])?.f_reshape([b, ph, pw, c])?;
-    // reverse cyclic shift
-    let x = if shifted { x.f_roll([shift[0], shift[1]], [1, 2])? } else { x };
-    // unpad features
-    x.f_slice(1, 0, h, 1)?.f_slice(2, 0, w, 1)?.f_contiguous()
-}
-
 /// torchvision's `shifted_window_attention`: window-based multi-head self-attention (W-MSA)
 /// with relative position bias, shifted or not, on an NHWC map `input` `[B, H, W, C]`; with
 /// `logit_scale`, Swin V2's cosine attention (and the key bias zeroed). Returns `[B, H, W, C]`.
@@ -348,22 +266,75 @@ pub fn shifted_window_attention(
             "shifted_window_attention: bad window_size {window_size:?} or shift_size {shift_size:?}"
         )));
     }
-    swa(
-        input,
-        qkv_weight,
-        proj_weight,
-        relative_position_bias,
-        window_size,
-        num_heads,
-        shift_size,
-        attention_dropout,
-        dropout,
-        qkv_bias,
-        proj_bias,
-        logit_scale,
-        training,
-    )
-    .ctx("shifted_window_attention")
+    let f = || -> std::result::Result<Tensor, TchError> {
+        let (b, h, w, c) = (s[0], s[1], s[2], s[3]);
+        let [w0, w1] = window_size;
+        // pad feature maps to multiples of window size
+        let pad_r = (w1 - w % w1) % w1;
+        let pad_b = (w0 - h % w0) % w0;
+        let x = input.f_constant_pad_nd([0, 0, 0, pad_r, 0, pad_b])?;
+        let (ph, pw) = (h + pad_b, w + pad_r);
+        // if window size is larger than feature size, there is no need to shift window
+        let mut shift = shift_size;
+        if w0 >= ph {
+            shift[0] = 0;
+        }
+        if w1 >= pw {
+            shift[1] = 0;
+        }
+        let shifted = shift[0] + shift[1] > 0;
+        let x = if shifted { x.f_roll([-shift[0], -shift[1]], [1, 2])? } else { x };
+        // partition windows
+        let nw = (ph / w0) * (pw / w1);
+        let x = x.f_view([b, ph / w0, w0, pw / w1, w1, c])?.f_permute([0, 1, 3, 2, 4, 5])?.f_reshape([
+            b * nw,
+            w0 * w1,
+            c,
+        ])?;
+        let (n0, n1) = (b * nw, w0 * w1);
+        // multi-head attention
+        let qkv_bias = match (logit_scale, qkv_bias) {
+            (Some(_), Some(bias)) => {
+                let len = bias.numel() as i64 / 3;
+                let zeros = bias.f_narrow(0, len, len)?.f_zeros_like()?;
+                Some(Tensor::f_cat(&[bias.f_narrow(0, 0, len)?, zeros, bias.f_narrow(0, 2 * len, len)?], 0)?)
+            }
+            (_, bias) => bias.map(Tensor::shallow_clone),
+        };
+        let qkv = x.f_linear(qkv_weight, qkv_bias.as_ref())?;
+        let qkv = qkv.f_reshape([n0, n1, 3, num_heads, c / num_heads])?.f_permute([2, 0, 3, 1, 4])?;
+        let (q, k, v) = (qkv.f_select(0, 0)?, qkv.f_select(0, 1)?, qkv.f_select(0, 2)?);
+        let attn = match logit_scale {
+            Some(ls) => {
+                // cosine attention
+                let attn = normalize(&q)?.f_matmul(&normalize(&k)?.f_transpose(-2, -1)?)?;
+                attn.f_mul(&ls.f_clamp_max(100f64.ln())?.f_exp()?)?
+            }
+            None => {
+                let q = q.f_mul_scalar(((c / num_heads) as f64).powf(-0.5))?;
+                q.f_matmul(&k.f_transpose(-2, -1)?)?
+            }
+        };
+        // add relative position bias
+        let mut attn = attn.f_add(relative_position_bias)?;
+        if shifted {
+            let mask = shifted_window_mask(&x, [ph, pw], window_size, shift)?;
+            attn = attn
+                .f_view([n0 / nw, nw, num_heads, n1, n1])?
+                .f_add(&mask.f_unsqueeze(1)?.f_unsqueeze(0)?)?
+                .f_view([-1, num_heads, n1, n1])?;
+        }
+        let attn = attn.f_softmax(-1, None::<Kind>)?.f_dropout(attention_dropout, training)?;
+        let x = attn.f_matmul(&v)?.f_transpose(1, 2)?.f_reshape([n0, n1, c])?;
+        let x = x.f_linear(proj_weight, proj_bias)?.f_dropout(dropout, training)?;
+        // reverse windows
+        let x = x.f_view([b, ph / w0, pw / w1, w0, w1, c])?.f_permute([0, 1, 3, 2, 4, 5])?.f_reshape([b, ph, pw, c])?;
+        // reverse cyclic shift
+        let x = if shifted { x.f_roll([shift[0], shift[1]], [1, 2])? } else { x };
+        // unpad features
+        x.f_slice(1, 0, h, 1)?.f_slice(2, 0, w, 1)?.f_contiguous()
+    };
+    f().ctx("shifted_window_attention")
 }
 
 /// torchvision's `relative_position_index` (and MaxViT's `_get_relative_position_index`):
@@ -493,78 +464,43 @@ impl ShiftedWindowAttention {
     }
 
     fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
-        let s = x.size();
-        if s.len() != 4 || s[3] != self.args.dim {
-            return Err(Error::InputShape {
-                path: self.path.clone(),
-                kind: self.class_name(),
-                expected: format!("[B, H, W, {}] (an NHWC map)", self.args.dim),
-                actual: s,
-            });
-        }
         let bias = self.get_relative_position_bias(c)?;
         let a = &self.args;
         let training = c.train && self.training.get();
-        c.op("shifted_window_attention", x, || {
-            swa(
-                x,
-                &self.qkv.weight,
-                &self.proj.weight,
-                &bias,
-                a.window_size,
-                a.num_heads,
-                a.shift_size,
-                a.attention_dropout,
-                a.dropout,
-                self.qkv.bias.as_ref(),
-                self.proj.bias.as_ref(),
-                self.logit_scale.as_ref(),
-                training,
-            )
-        })
+        let (qkv_bias, proj_bias) = (self.qkv.bias.as_ref(), self.proj.bias.as_ref());
+        #[rustfmt::skip]
+        let out = shifted_window_attention(x, &self.qkv.weight, &self.proj.weight, &bias, a.window_size, a.num_heads,
+            a.shift_size, a.attention_dropout, a.dropout, qkv_bias, proj_bias, self.logit_scale.as_ref(), training);
+        let out = out.map_err(|e| match e {
+            Error::Torch { source, .. } => {
+                Error::Forward { path: self.path.clone(), kind: self.class_name(), input: x.size(), source }
+            }
+            e => e,
+        })?;
+        // The module's output is this node's (torchvision's wrapped function call).
+        c.op("shifted_window_attention", x, || Ok(out))
     }
 }
 
-impl Module for ShiftedWindowAttention {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom(match self.args.version {
+crate::module!(ShiftedWindowAttention, [qkv, proj, cpb_mlp?], {
+    fn class_name(&self) -> &'static str {
+        match self.args.version {
             SwinVersion::V1 => "ShiftedWindowAttention",
             SwinVersion::V2 => "ShiftedWindowAttentionV2",
-        })
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut rec = Recorder::disabled();
-        self.forward(xs, &mut Ctx::new(self, &mut rec, "", train))
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.forward(xs, &mut Ctx::new(self, rec, path, train))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v: Vec<(String, &dyn Module)> = vec![("qkv".into(), &self.qkv), ("proj".into(), &self.proj)];
-        if let Some(cpb) = &self.cpb_mlp {
-            v.push(("cpb_mlp".into(), cpb));
         }
-        v
     }
     fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
-        match (&self.relative_position_bias_table, &self.logit_scale) {
-            (Some(t), _) => vec![("relative_position_bias_table", t)],
-            (None, Some(l)) => vec![("logit_scale", l)],
-            _ => vec![],
-        }
+        let table = self.relative_position_bias_table.iter().map(|t| ("relative_position_bias_table", t));
+        table.chain(self.logit_scale.iter().map(|t| ("logit_scale", t))).collect()
     }
     fn own_buffers(&self) -> Vec<(&'static str, &Tensor)> {
-        let mut v = Vec::new();
-        if let Some(t) = &self.relative_coords_table {
-            v.push(("relative_coords_table", t));
-        }
-        v.push(("relative_position_index", &self.relative_position_index));
-        v
+        let coords = self.relative_coords_table.iter().map(|t| ("relative_coords_table", t));
+        coords.chain([("relative_position_index", &self.relative_position_index)]).collect()
     }
     fn training_flag(&self) -> Option<&Cell<bool>> {
         Some(&self.training)
     }
-}
+});
 
 /// torchvision's `SwinTransformerBlock` (V1: `x + sd(attn(norm1(x)))`, then
 /// `x + sd(mlp(norm2(x)))`) and `SwinTransformerBlockV2` (post-norm: `x + sd(norm1(attn(x)))`,
@@ -621,30 +557,14 @@ impl SwinTransformerBlock {
     }
 }
 
-impl Module for SwinTransformerBlock {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom(match self.attn.args.version {
+crate::module!(SwinTransformerBlock, [norm1, attn, stochastic_depth, norm2, mlp], {
+    fn class_name(&self) -> &'static str {
+        match self.attn.args.version {
             SwinVersion::V1 => "SwinTransformerBlock",
             SwinVersion::V2 => "SwinTransformerBlockV2",
-        })
+        }
     }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut rec = Recorder::disabled();
-        self.forward(xs, &mut Ctx::new(self, &mut rec, "", train))
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.forward(xs, &mut Ctx::new(self, rec, path, train))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("norm1".into(), &self.norm1),
-            ("attn".into(), &self.attn),
-            ("stochastic_depth".into(), &self.stochastic_depth),
-            ("norm2".into(), &self.norm2),
-            ("mlp".into(), &self.mlp),
-        ]
-    }
-}
+});
 
 /// torchvision's `_patch_merging_pad`: pads `[..., H, W, C]` to even H and W and concatenates
 /// the four 2×2 phases `(0,0), (1,0), (0,1), (1,1)` on the channels: `[..., H/2, W/2, 4C]`.
@@ -654,19 +574,6 @@ fn patch_merging_pad(x: &Tensor) -> std::result::Result<Tensor, TchError> {
     let x = x.f_constant_pad_nd([0, 0, 0, w % 2, 0, h % 2])?;
     let phase = |i: i64, j: i64| x.f_slice(-3, i, None, 2)?.f_slice(-2, j, None, 2);
     Tensor::f_cat(&[phase(0, 0)?, phase(1, 0)?, phase(0, 1)?, phase(1, 1)?], -1)
-}
-
-fn check_nhwc(x: &Tensor, path: &str, kind: &'static str, dim: i64) -> Result<()> {
-    let s = x.size();
-    if s.len() < 3 || s[s.len() - 1] != dim {
-        return Err(Error::InputShape {
-            path: path.to_string(),
-            kind,
-            expected: format!("[..., H, W, {dim}] (an NHWC map)"),
-            actual: s,
-        });
-    }
-    Ok(())
 }
 
 /// torchvision's `PatchMerging` (V1): `_patch_merging_pad`, LayerNorm over `4·dim`, then
@@ -689,7 +596,6 @@ impl PatchMerging {
         })
     }
     fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
-        check_nhwc(x, c.path(), "PatchMerging", self.reduction.in_features / 4)?;
         let x = c.op("_patch_merging_pad", x, || patch_merging_pad(x))?;
         c.chain(&[&self.norm, &self.reduction], &x)
     }
@@ -715,7 +621,6 @@ impl PatchMergingV2 {
         })
     }
     fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
-        check_nhwc(x, c.path(), "PatchMergingV2", self.reduction.in_features / 4)?;
         let x = c.op("_patch_merging_pad", x, || patch_merging_pad(x))?;
         c.chain(&[&self.reduction, &self.norm], &x)
     }

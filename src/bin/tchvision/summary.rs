@@ -78,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .named_modules()
         .into_iter()
         .filter(|(p, _)| !p.is_empty() && runs(p))
-        .map(|(p, m)| (p, m.kind().name()))
+        .map(|(p, m)| (p, m.class_name()))
         .collect();
     let names: Vec<&str> = modules.iter().map(|(p, _)| p.as_str()).collect();
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &names))?;
