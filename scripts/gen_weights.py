@@ -2,7 +2,7 @@
 """Prints the Rust weights table of torchvision's published weights for the given models, as a
 family file declares it (`Weights::imagenet(...)` entries), from torchvision's own `Weights`
 enums: file name (from the URL), num_params, acc@1/acc@5, GFLOPS, file size, resize/crop and
-interpolation, DEFAULT. Options the builder takes from the weights (`transform_input`),
+interpolation, mean/std when not ImageNet's, DEFAULT. Options the builder takes from the weights (`transform_input`),
 key remaps (DenseNet) and dropped keys (aux heads) are written by hand in the family file.
 
 Usage: gen_weights.py NAME... (e.g. gen_weights.py mobilenet_v2 mobilenet_v3_large)
@@ -27,6 +27,8 @@ def entry(arch, w, default):
         s += ".bicubic()"
     elif t.interpolation != InterpolationMode.BILINEAR:
         raise SystemExit(f"{arch} {w.name}: unsupported interpolation {t.interpolation}")
+    if list(t.mean) != [0.485, 0.456, 0.406] or list(t.std) != [0.229, 0.224, 0.225]:
+        s += f".normalize({list(t.mean)!r}, {list(t.std)!r})"
     if default:
         s += ".default()"
     return s + ","

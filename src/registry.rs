@@ -34,10 +34,20 @@ use crate::models::weights::Weights;
 /// The families, each a table declared in its own file.
 pub const FAMILIES: &[&[ModelInfo]] = &[
     crate::models::resnet::MODELS,
+    crate::models::mobilenetv2::MODELS,
+    crate::models::mobilenetv3::MODELS,
+    crate::models::efficientnet::MODELS,
+    crate::models::convnext::MODELS,
+    crate::models::alexnet::MODELS,
+    crate::models::vgg::MODELS,
+    crate::models::squeezenet::MODELS,
+    crate::models::shufflenetv2::MODELS,
+    crate::models::mnasnet::MODELS,
     crate::models::densenet::MODELS,
     crate::models::googlenet::MODELS,
     crate::models::inception::MODELS,
     crate::models::regnet::MODELS,
+    crate::models::vision_transformer::MODELS,
     crate::detection::yolo::MODELS,
 ];
 
@@ -109,16 +119,20 @@ pub fn create_model(name: &str, p: &Path, options: &Options) -> Result<Box<dyn M
 
 /// Builds model `name` as torchvision's builder does when given `weights=w`: with the options
 /// the weights imply (the user's own options win) and the weights' number of classes (a
-/// different `num_classes` is refused, as torchvision refuses it).
+/// different `num_classes` is refused, as torchvision refuses it); weights without categories
+/// (VGG-16's `IMAGENET1K_FEATURES`) leave `num_classes` to the options, as torchvision does.
 pub fn create_model_for_weights(name: &str, p: &Path, options: &Options, w: &Weights) -> Result<Box<dyn Model>> {
-    let n = w.categories().len() as i64;
-    if let Some(k) = options.num_classes.filter(|k| *k != n) {
-        return Err(Error::InvalidArgument(format!(
-            "{name} with weights {}: num_classes {k} conflicts with the weights' {n} categories",
-            w.name
-        )));
+    let mut o = options.clone();
+    if w.has_categories {
+        let n = w.categories().len() as i64;
+        if let Some(k) = options.num_classes.filter(|k| *k != n) {
+            return Err(Error::InvalidArgument(format!(
+                "{name} with weights {}: num_classes {k} conflicts with the weights' {n} categories",
+                w.name
+            )));
+        }
+        o = o.num_classes(n);
     }
-    let mut o = options.clone().num_classes(n);
     for (k, v) in w.overrides {
         if o.get::<String>(k)?.is_none() {
             o = o.set(k, v);

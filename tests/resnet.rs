@@ -61,7 +61,7 @@ fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
     for (a, b) in ours.iter().zip(theirs) {
         assert_eq!(a, b, "{what}: state dict (key, shape, dtype) in order");
     }
-    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, torch["modules"].as_array().unwrap(), "{what}: named_modules (path, class)");
 }
 

@@ -163,7 +163,9 @@ fn structure_and_parity_with_torchvision() {
             for ((s, ours), info) in maps.iter().zip(model.feature_info()) {
                 let e = rel_err(s, ours, &fx[&format!("stage.{s}")]);
                 assert!(e <= 1e-4, "stage {s}: relative error {e:e}");
-                assert_eq!(ours.size()[1], info.num_chs, "stage {s}: feature_info channels");
+                // Token stages ([N, L, C], ViT) have their channels last.
+                let chs = if ours.dim() == 3 { ours.size()[2] } else { ours.size()[1] };
+                assert_eq!(chs, info.num_chs, "stage {s}: feature_info channels");
             }
         },
     );

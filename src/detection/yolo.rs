@@ -591,10 +591,11 @@ pub fn yolo_v1_resnet50(p: &Path, cfg: &YoloV1Config) -> Result<YoloV1ResNet> {
     YoloV1ResNet::new(p, cfg)
 }
 
-/// The names of the YOLO-v1 detectors [`create_detector`] builds.
-pub const DETECTORS: [&str; 2] = ["yolo_v1", "yolo_v1_resnet50"];
+/// The names of the YOLO-v1 detectors: the registry's detection entries ([`MODELS`]).
+pub const DETECTORS: [&str; 2] = [MODELS[0].name, MODELS[1].name];
 
-/// Builds detector `name` ([`DETECTORS`]) with `cfg`.
+/// Builds detector `name` ([`DETECTORS`]) with `cfg` (the registry's builder of these entries,
+/// with the detector's own configuration).
 pub fn create_detector(name: &str, p: &Path, cfg: &YoloV1Config) -> Result<Box<dyn YoloDetector>> {
     match name {
         "yolo_v1" => Ok(Box::new(YoloV1::new(p, cfg)?)),
@@ -605,10 +606,7 @@ pub fn create_detector(name: &str, p: &Path, cfg: &YoloV1Config) -> Result<Box<d
 
 fn build(p: &Path, o: &Options, name: &str) -> Result<Box<dyn Model>> {
     let cfg = YoloV1Config::paper().num_classes(o.num_classes.unwrap_or(20));
-    Ok(match name {
-        "yolo_v1" => Box::new(YoloV1::new(p, &cfg)?),
-        _ => Box::new(YoloV1ResNet::new(p, &cfg)?),
-    })
+    Ok(create_detector(name, p, &cfg)?)
 }
 
 /// The detectors' registry entries (their output is a `[N, S, S, B·5 + C]` grid, not logits).
@@ -623,7 +621,7 @@ pub const MODELS: &[ModelInfo] = &[
         task: Task::Detection,
         default_input: [448, 448],
         num_classes: 20,
-        ..ModelInfo::classifier("yolo_v1_resnet50", "yolo", 0, |p, o| build(p, o, "yolo_v1_resnet50"))
+        ..ModelInfo::classifier("yolo_v1_resnet50", "yolo", 258082278, |p, o| build(p, o, "yolo_v1_resnet50"))
     },
 ];
 

@@ -27,6 +27,12 @@ pub trait Model: Module {
     /// The number of classes of the head.
     fn num_classes(&self) -> i64;
 
+    /// The only input size `[H, W]` the model accepts, for models built for one size (ViT);
+    /// `None` (the default) when it takes any size large enough.
+    fn fixed_input_size(&self) -> Option<[i64; 2]> {
+        None
+    }
+
     /// One pass returning the output and each [`Model::feature_info`] stage's feature map, in
     /// order (timm's `features_only`).
     fn forward_stages(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Vec<(FeatureInfo, Tensor)>)> {

@@ -5,8 +5,8 @@
 //! `scripts/gen_weights.py`, and checked against them by a test): file name and sha256 prefix,
 //! metrics, preprocessing (resize, crop, interpolation), the builder options the weights imply
 //! (`transform_input=true` for Inception) and key-remap rules applied before loading (DenseNet's
-//! old `norm.1` keys). torchvision names its weight files `<arch>-<first 8 hex digits of
-//! sha256>.pth` and torch's hub caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME`
+//! old `norm.1` keys). torchvision names its weight files `<arch>[_<source>]-<first 8 hex
+//! digits of sha256>.pth` (`efficientnet_b0_rwightman-7f5810bc.pth` for ported ones) and torch's hub caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME`
 //! defaults to `$XDG_CACHE_HOME/torch`, then `~/.cache/torch`). [`find_weights`] looks the file
 //! up in that cache or in folders you give, checks its hash prefix, and returns its path:
 //! tchvision never downloads anything. The registry looks weights up by model and name
@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::imageio::{Interpolation, Preprocess};
+use crate::imageio::{Interpolation, Preprocess, IMAGENET_MEAN, IMAGENET_STD};
 
 /// One published weight file of torchvision, with its metadata.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -52,6 +52,11 @@ pub struct Weights {
     pub crop_size: i64,
     /// The resize's interpolation.
     pub interpolation: Interpolation,
+    /// Per-channel mean the input is normalised with (ImageNet's unless the weights say
+    /// otherwise, as EfficientNet-V2-L's 0.5).
+    pub mean: [f64; 3],
+    /// Per-channel standard deviation the input is normalised with.
+    pub std: [f64; 3],
     /// Whether torchvision marks it `DEFAULT` for its architecture.
     pub default: bool,
     /// Builder options these weights imply (`("transform_input", "true")`), applied when a model
@@ -64,6 +69,10 @@ pub struct Weights {
     /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them); a
     /// rule applies only to a model without such keys (see [`Weights::load_options`]).
     pub drop: &'static [&'static str],
+    /// Whether the weights classify ImageNet-1K's categories; `false` for weights whose
+    /// torchvision `categories` is `None` (VGG-16's `IMAGENET1K_FEATURES`, trained values in
+    /// `features` only): the model then keeps its own `num_classes`.
+    pub has_categories: bool,
 }
 
 impl Weights {
@@ -91,10 +100,13 @@ impl Weights {
             resize_size: resize_crop[0],
             crop_size: resize_crop[1],
             interpolation: Interpolation::Bilinear,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
             default: false,
             overrides: &[],
             remap: &[],
             drop: &[],
+            has_categories: true,
         }
     }
     /// Marks it torchvision's `DEFAULT`.
@@ -104,6 +116,11 @@ impl Weights {
     /// A bicubic resize.
     pub const fn bicubic(self) -> Self {
         Weights { interpolation: Interpolation::Bicubic, ..self }
+    }
+    /// Normalisation with `mean` and `std` instead of ImageNet's (torchvision's
+    /// `ImageClassification(..., mean=..., std=...)`).
+    pub const fn normalize(self, mean: [f64; 3], std: [f64; 3]) -> Self {
+        Weights { mean, std, ..self }
     }
     /// Sets the builder options these weights imply.
     pub const fn overrides(self, overrides: &'static [(&'static str, &'static str)]) -> Self {
@@ -117,6 +134,10 @@ impl Weights {
     pub const fn drop(self, drop: &'static [&'static str]) -> Self {
         Weights { drop, ..self }
     }
+    /// Marks weights without categories (torchvision's `"categories": None`).
+    pub const fn no_categories(self) -> Self {
+        Weights { has_categories: false, ..self }
+    }
 
     /// The sha256 prefix in the file name (`0676ba61` for `resnet50-0676ba61.pth`).
     pub fn hash_prefix(&self) -> &'static str {
@@ -126,7 +147,12 @@ impl Weights {
 
     /// The preprocessing the weights were evaluated with (torchvision's `weights.transforms()`).
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess { interpolation: self.interpolation, ..Preprocess::imagenet(self.resize_size, self.crop_size) }
+        Preprocess {
+            interpolation: self.interpolation,
+            mean: self.mean,
+            std: self.std,
+            ..Preprocess::imagenet(self.resize_size, self.crop_size)
+        }
     }
 
     /// `base` with these weights' key renames added, and their drop rules for the keys `model`
@@ -156,9 +182,14 @@ impl Weights {
         Ok(o)
     }
 
-    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order).
+    /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order);
+    /// empty for weights without categories ([`Weights::has_categories`]).
     pub fn categories(&self) -> Vec<&'static str> {
-        imagenet_categories()
+        if self.has_categories {
+            imagenet_categories()
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -171,13 +202,18 @@ pub fn imagenet_categories() -> Vec<&'static str> {
 }
 
 /// torch's hub checkpoint folder: `$TORCH_HOME/hub/checkpoints`, with `$TORCH_HOME` defaulting
-/// to `$XDG_CACHE_HOME/torch` and then `~/.cache/torch`.
+/// to `$XDG_CACHE_HOME/torch` and then `~/.cache/torch`; a leading `~` is the home folder, as
+/// torch's `expanduser` makes it (`torch.hub.get_dir()`).
 pub fn torch_hub_checkpoints() -> Option<PathBuf> {
     let home = std::env::var_os("TORCH_HOME").map(PathBuf::from).or_else(|| {
         std::env::var_os("XDG_CACHE_HOME")
             .map(|x| PathBuf::from(x).join("torch"))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/torch")))
+            .or_else(|| Some(PathBuf::from("~/.cache/torch")))
     })?;
+    let home = match home.strip_prefix("~") {
+        Ok(rest) => PathBuf::from(std::env::var_os("HOME")?).join(rest),
+        Err(_) => home,
+    };
     Some(home.join("hub").join("checkpoints"))
 }
 

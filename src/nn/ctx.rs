@@ -167,13 +167,32 @@ impl<'a> Ctx<'a> {
 /// The class name is the type's name, or the string after `as`
 /// (`module!(DenseLayer as "_DenseLayer", [...])`). The type must have an inherent
 /// `fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor>`.
+///
+/// Optional sections follow the children, in this order:
+/// * `params[class_token]`: the container's own parameters (`Tensor` fields registered at
+///   `p / name`, as `nn.Parameter` attributes), in registration order;
+/// * `buffers[relative_position_index]`: its own buffers (`Tensor` fields);
+/// * `upgrade = method`: its [`Module::upgrade_state_dict`] hook, an inherent
+///   `fn method(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()>`;
+/// * `{ fn version(&self) -> i64 { 2 } }`: other methods of [`Module`] (`version`,
+///   `check_version`).
+///
+/// ```ignore
+/// module!(Encoder, [dropout, layers, ln], params[pos_embedding], upgrade = resize_pos_embedding);
+/// module!(MNASNet, [layers, classifier], { fn version(&self) -> i64 { 2 } });
+/// ```
 #[macro_export]
 macro_rules! module {
-    ($ty:ident, [$($children:tt)*]) => {
-        $crate::module!($ty as stringify!($ty), [$($children)*]);
+    ($ty:ident, [$($children:tt)*] $($rest:tt)*) => {
+        $crate::module!($ty as stringify!($ty), [$($children)*] $($rest)*);
     };
-    ($ty:ident as $class:expr, [$($children:tt)*]) => {
+    ($ty:ident as $class:expr, [$($children:tt)*]
+        $(, params [$($param:ident),* $(,)?])?
+        $(, buffers [$($buffer:ident),* $(,)?])?
+        $(, upgrade = $upgrade:ident)?
+        $(, { $($extra:item)* })? $(,)?) => {
         impl $crate::nn::Module for $ty {
+            $($($extra)*)?
             fn kind(&self) -> $crate::nn::ModuleKind {
                 $crate::nn::ModuleKind::Custom($class)
             }
@@ -190,12 +209,31 @@ macro_rules! module {
             ) -> $crate::Result<tch::Tensor> {
                 self.forward(xs, &mut $crate::nn::Ctx::new(self, rec, path, train))
             }
-            #[allow(unused_mut)]
+            #[allow(unused_mut, clippy::vec_init_then_push)]
             fn named_children(&self) -> Vec<(String, &dyn $crate::nn::Module)> {
                 let mut v: Vec<(String, &dyn $crate::nn::Module)> = Vec::new();
                 $crate::module!(@push v, self, [$($children)*]);
                 v
             }
+            $(
+            fn own_parameters(&self) -> Vec<(&'static str, &tch::Tensor)> {
+                vec![$((stringify!($param), &self.$param)),*]
+            }
+            )?
+            $(
+            fn own_buffers(&self) -> Vec<(&'static str, &tch::Tensor)> {
+                vec![$((stringify!($buffer), &self.$buffer)),*]
+            }
+            )?
+            $(
+            fn upgrade_state_dict(
+                &self,
+                prefix: &str,
+                entries: &mut [(String, tch::Tensor)],
+            ) -> $crate::Result<()> {
+                self.$upgrade(prefix, entries)
+            }
+            )?
         }
         $crate::impl_module_t!($ty);
     };

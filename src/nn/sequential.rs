@@ -16,6 +16,7 @@ pub struct Sequential {
     names: Vec<String>,
     path: String,
     class: &'static str,
+    legacy_keys: &'static [(&'static str, &'static str)],
 }
 
 impl Sequential {
@@ -23,7 +24,13 @@ impl Sequential {
     /// `p / index`.
     pub fn builder(p: Path<'_>) -> SequentialBuilder<'_> {
         SequentialBuilder {
-            seq: Sequential { layers: Vec::new(), names: Vec::new(), path: path_string(&p), class: "Sequential" },
+            seq: Sequential {
+                layers: Vec::new(),
+                names: Vec::new(),
+                path: path_string(&p),
+                class: "Sequential",
+                legacy_keys: &[],
+            },
             p,
         }
     }
@@ -59,6 +66,14 @@ impl Sequential {
     /// The dotted path this Sequential was built at.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Old names of this Sequential's keys that loading renames, `(old, new)` relative to its
+    /// prefix (`("linear_1.weight", "0.weight")`): a subclass's `_load_from_state_dict` upgrade
+    /// of an earlier version (see [`Module::upgrade_state_dict`]).
+    pub fn with_legacy_keys(mut self, renames: &'static [(&'static str, &'static str)]) -> Self {
+        self.legacy_keys = renames;
+        self
     }
 }
 
@@ -148,6 +163,15 @@ impl Module for Sequential {
             x = l.try_forward_rec(&x, train, rec, &join_path(path, name))?;
         }
         Ok(x)
+    }
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+        for (key, _) in entries.iter_mut() {
+            let Some(rest) = key.strip_prefix(prefix) else { continue };
+            if let Some((_, new)) = self.legacy_keys.iter().find(|(old, _)| *old == rest) {
+                *key = format!("{prefix}{new}");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -140,6 +140,18 @@ pub fn conv_norm_act(p: Path<'_>, a: ConvNormAct) -> Result<Sequential> {
     Ok(b.build())
 }
 
+/// torchvision's `_make_divisible(v, divisor)` (`torchvision/models/_utils.py`): `v` rounded to
+/// the nearest multiple of `divisor` (at least `divisor`), one step up when rounding lost more
+/// than 10 %.
+pub fn make_divisible(v: f64, divisor: i64) -> i64 {
+    let d = divisor as f64;
+    let mut new_v = divisor.max(((v + d / 2.0) as i64) / divisor * divisor);
+    if (new_v as f64) < 0.9 * v {
+        new_v += divisor;
+    }
+    new_v
+}
+
 /// torchvision's `conv3x3`: padding = dilation, no bias.
 pub fn conv3x3(p: &Path, cin: i64, cout: i64, stride: i64, groups: i64, dilation: i64) -> Result<Conv2d> {
     let cfg = Conv2dConfig::default().stride(stride).padding(dilation).groups(groups).dilation(dilation).bias(false);

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use tch::{nn::Path, Tensor};
 
 use crate::error::Result;
-use crate::nn::{forward_error, input_error, path_string, *};
+use crate::nn::{forward_error, input_error, join_path, path_string, *};
 
 /// torchvision's `norm_layer`: which normalisation a block uses, with its options.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -95,6 +95,12 @@ impl Module for Norm {
     fn training_flag(&self) -> Option<&Cell<bool>> {
         self.inner().training_flag()
     }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        self.inner().try_forward_rec(xs, train, rec, path)
+    }
+    fn version(&self) -> i64 {
+        self.inner().version()
+    }
 }
 
 /// torchvision's `LayerNorm2d`: an `nn.LayerNorm` over the channels of an `[N, C, H, W]` map
@@ -122,12 +128,21 @@ impl Module for LayerNorm2d {
         "LayerNorm2d"
     }
     fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        self.try_forward_rec(xs, train, &mut Recorder::disabled(), &self.path)
+    }
+    /// Records torchvision's graph nodes `permute`, `layer_norm`, `permute_1` (LayerNorm2d is
+    /// not a leaf of torchvision's feature extractor).
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
         if xs.dim() != 4 {
             return Err(input_error(&self.path, self.kind(), "[N, C, H, W]", xs));
         }
         let x = xs.f_permute([0, 2, 3, 1]).map_err(forward_error(&self.path, self.kind(), xs))?;
+        rec.record(&join_path(path, "permute"), &x);
         let x = self.ln.try_forward_t(&x, train)?;
-        x.f_permute([0, 3, 1, 2]).map_err(forward_error(&self.path, self.kind(), xs))
+        rec.record(&join_path(path, "layer_norm"), &x);
+        let x = x.f_permute([0, 3, 1, 2]).map_err(forward_error(&self.path, self.kind(), xs))?;
+        rec.record(&join_path(path, "permute"), &x);
+        Ok(x)
     }
     fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
         self.ln.own_parameters()

@@ -156,13 +156,22 @@ pub fn load_strict(
 
 /// The preprocessing for these weights: torchvision's for published ones; otherwise resize 256 /
 /// crop 224 with ImageNet statistics for 224-input models, and resize and crop to the model's
-/// input side for others (YOLO-v1's 448).
-pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str) -> Preprocess {
+/// input side for others (YOLO-v1's 448). A model built for one input size (ViT with
+/// `image_size`) gets that size: published weights' resize is scaled with their crop.
+pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str, model: &dyn Model) -> Preprocess {
+    let fixed = model.fixed_input_size().map(|[h, _]| h);
     if let Some(p) = w.and_then(|w| w.published) {
-        return p.preprocess();
+        let pre = p.preprocess();
+        return match fixed {
+            Some(s) if s != pre.crop_size => {
+                let resize = (pre.resize_size as f64 * s as f64 / pre.crop_size as f64).round() as i64;
+                Preprocess { resize_size: resize, crop_size: s, ..pre }
+            }
+            _ => pre,
+        };
     }
-    match model_info(arch).ok().map(|m| m.default_input) {
-        Some([h, _]) if h != 224 => Preprocess::imagenet(h, h),
+    match fixed.or_else(|| model_info(arch).ok().map(|m| m.default_input[0])) {
+        Some(h) if h != 224 => Preprocess::imagenet(h, h),
         _ => Preprocess::imagenet(256, 224),
     }
 }

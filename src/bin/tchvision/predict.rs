@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
     model.eval();
-    let pre = preprocess_for(w.as_ref(), &args.arch);
+    let pre = preprocess_for(w.as_ref(), &args.arch, model);
     let categories = imagenet_categories();
     let classes = model.num_classes();
     let k = args.topk.clamp(1, classes);

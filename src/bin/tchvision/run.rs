@@ -1,6 +1,7 @@
-//! `tchvision run ARCH [--weights FILE] --input IN --output OUT.safetensors [--nodes a,b]`: the
-//! model in eval mode on a tensor file; OUT holds `output` and one tensor per requested node,
-//! named by its path. This is the parity tool: feed the same tensor to torchvision and compare.
+//! `tchvision run ARCH [--weights FILE] --input IN --output OUT.safetensors [--nodes a,b] [--json]
+//! [--device D]`: the model in eval mode on a tensor file; OUT holds `output` and one tensor per
+//! requested node, named by its path; `--json` prints the file, each tensor's name and shape, and
+//! the device it ran on. This is the parity tool: feed the same tensor to torchvision and compare.
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,8 @@ pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
 #[derive(serde::Serialize)]
 struct Written {
     output: String,
+    /// Where the model ran (`cpu`, `cuda:0`): what `--device auto` chose.
+    device: String,
     tensors: Vec<(String, Vec<i64>)>,
 }
 
@@ -78,6 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.output.display()))?;
     let written = Written {
         output: args.output.display().to_string(),
+        device: match device {
+            tch::Device::Cuda(i) => format!("cuda:{i}"),
+            other => format!("{other:?}").to_ascii_lowercase(),
+        },
         tensors: tensors.iter().map(|(k, t)| (k.clone(), t.size())).collect(),
     };
     if args.json {
@@ -86,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (k, s) in &written.tensors {
             println!("{k} {s:?}");
         }
-        println!("wrote {}", written.output);
+        println!("wrote {} (ran on {})", written.output, written.device);
         Ok(())
     }
 }

@@ -17,7 +17,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub options: crate::common::OptionArgs,
-    /// Input height and width for the output shapes (default: the model's).
+    /// Input height and width for the output shapes (default: the model's; the size it was
+    /// built for when it takes only one, as ViT).
     #[arg(long, value_delimiter = ',', value_name = "H,W")]
     pub input_size: Option<Vec<i64>>,
     /// Print JSON: `{"arch", "parameters": [{"name","shape","numel"}], "buffers": [...],
@@ -66,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let [h, w] = match args.input_size.as_deref() {
         Some([h, w]) => [*h, *w],
         Some(other) => anyhow::bail!("--input-size needs H,W (two numbers), got {other:?}"),
-        None => info.map(|i| i.default_input).unwrap_or([224, 224]),
+        None => model.fixed_input_size().or(info.map(|i| i.default_input)).unwrap_or([224, 224]),
     };
     let input = [1, 3, h, w];
     let x = Tensor::zeros(input, (Kind::Float, device));
