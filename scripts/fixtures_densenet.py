@@ -55,6 +55,33 @@ def compact_state(model):
     return out
 
 
+def calibrated(model, state, x):
+    """`state` (compact_state of `model`) with BatchNorm running statistics that keep activations
+    at their scale: `model` loads `state`, its norms alone run in training mode with momentum 1 on
+    a seeded batch of 8 inputs of x's size and twice it, and each running_var is then clamped to
+    at least 0.05 and scaled by a seeded factor in [0.8, 1.25). Without this, the random
+    statistics shrink the signal layer after layer and the outputs of a deep network hardly
+    depend on its input. The weights stay the compact views."""
+    model.load_state_dict(state)
+    model.eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.train()
+        m.momentum = None  # cumulative average over the calibration batches
+        m.reset_running_stats()
+    g = torch.Generator().manual_seed(SEED_BASE)
+    h, w = x.shape[2:]
+    with torch.no_grad():
+        for size in [(h, w), (2 * h, 2 * w)]:
+            model(torch.randn(8, 3, *size, generator=g))
+    for m in norms:
+        m.eval()
+        m.momentum = 0.1
+        m.running_var.clamp_(min=0.05).mul_(torch.empty(m.running_var.shape).uniform_(0.8, 1.25, generator=g))
+    fresh = model.state_dict()
+    return {k: (fresh[k].clone() if k.endswith(("running_mean", "running_var")) else v) for k, v in state.items()}
+
+
 @contextmanager
 def published_file(state_dict):
     """torchvision's builders with `weights=` load `state_dict` instead of downloading."""
@@ -90,7 +117,10 @@ OLD = re.compile(r"^(.*denselayer\d+\.)(norm|relu|conv)([12])\.(weight|bias|runn
 def main(outdir):
     out = Path(outdir) / "densenet"
     out.mkdir(parents=True, exist_ok=True)
-    sd = compact_state(torchvision.models.densenet121())
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 65, 71)
+    base = torchvision.models.densenet121()
+    sd = calibrated(base, compact_state(base), x)
     old = {}
     renames = []
     for k, v in sd.items():
@@ -104,8 +134,6 @@ def main(outdir):
     torch.save(old, out / "densenet121-a639ec97.pth")
     json.dump({"renames": renames, "num_keys": len(old)}, open(out / "oldkeys.json", "w"))
 
-    torch.manual_seed(3)
-    x = torch.randn(2, 3, 65, 71)
     tensors = {"input": x}
     with published_file(old):
         model = torchvision.models.densenet121(weights="IMAGENET1K_V1").eval()

@@ -34,7 +34,7 @@ from safetensors.torch import save_file
 from torchvision.io import ImageReadMode, decode_image
 
 from fixtures_cli import IMAGES, float_preprocess
-from fixtures_densenet import compact_state, published, published_file
+from fixtures_densenet import calibrated, compact_state, published, published_file
 
 FILES = {"googlenet": "googlenet-1378be20.pth", "inception_v3": "inception_v3_google-0cc3c7bd.pth"}
 
@@ -47,10 +47,11 @@ def main(outdir):
     sizes = {"googlenet": (67, 73), "inception_v3": (75, 79)}
     for name, file in FILES.items():
         builder = getattr(torchvision.models, name)
-        sd = compact_state(builder(init_weights=False))
-        torch.save(sd, out / file)
         torch.manual_seed(5)
         x = torch.randn(2, 3, *sizes[name])
+        base = builder(init_weights=False)
+        sd = calibrated(base, compact_state(base), x)
+        torch.save(sd, out / file)
         tensors[f"{name}.input"] = x
         variants = {"named": {}, "named.no_transform": {"transform_input": False}}
         models = {}

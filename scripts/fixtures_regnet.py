@@ -4,8 +4,8 @@ Writes under OUTDIR/regnet/:
 * block_params.json: for every model of the family, the BlockParams torchvision's builder
   computes (depths, widths, group_widths, bottleneck_multipliers, strides, se_ratio), and the
   same for a few other settings of BlockParams.from_init_params ("custom": its arguments too).
-* regnet_y_400mf.pth: a regnet_y_400mf state dict of seeded values (fixtures_densenet.compact_state)
-  saved by torch.save; expected.safetensors: "input" (1x3x97x83), the eval-mode "logits" and
+* regnet_y_400mf.pth: a regnet_y_400mf state dict of seeded values (fixtures_densenet.compact_state,
+  calibrated) saved by torch.save; expected.safetensors: "input" (1x3x97x83), the eval-mode "logits" and
   "trunk_output.block2" of torchvision's model after load_state_dict of that file.
 * weights.json: torchvision's RegNet weights enums (fixtures_densenet.published).
 """
@@ -17,7 +17,7 @@ import torchvision
 from safetensors.torch import save_file
 from torchvision.models.regnet import BlockParams
 
-from fixtures_densenet import compact_state, published
+from fixtures_densenet import calibrated, compact_state, published
 
 NAMES = [f"regnet_{k}_{s}" for k in "yx" for s in ["400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"]] + [
     "regnet_y_128gf"
@@ -61,11 +61,11 @@ def main(outdir):
     json.dump(table, open(out / "block_params.json", "w"))
 
     model = torchvision.models.regnet_y_400mf()
-    sd = compact_state(model)
-    torch.save(sd, out / "regnet_y_400mf.pth")
-    model.load_state_dict(sd)
     torch.manual_seed(4)
     x = torch.randn(1, 3, 97, 83)
+    sd = calibrated(model, compact_state(model), x)
+    torch.save(sd, out / "regnet_y_400mf.pth")
+    model.load_state_dict(sd)
     feats = {}
     model.trunk_output.block2.register_forward_hook(lambda m, i, o: feats.__setitem__("b2", o.clone()))
     with torch.no_grad():

@@ -54,13 +54,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from fixtures_yolo import YoloV1, YoloV1ResNet, fill
+from zoo_fixtures import no_init
 
 # The models whose training step is compared with torch: one or more per registry family
 # (tests/train.rs fails when a family of the registry has none). A new family adds its model
 # name here. resnet18 and resnet50: ResNet's two blocks; yolo_v1: the YOLO family's layers
 # (yolo_v1_resnet50 is resnet50 with the same neck and head: its step works here too, at ~40 s
 # more on two cores, so it is left out).
-TRAIN_STEP_MODELS = ["resnet18", "resnet50", "yolo_v1"]
+TRAIN_STEP_MODELS = ["resnet18", "resnet50", "yolo_v1", "densenet121", "googlenet", "inception_v3", "regnet_y_400mf"]
 
 # Builder options and input shape of every model, unless OVERRIDES says otherwise: small odd
 # inputs keep the suite fast.
@@ -70,6 +71,10 @@ OVERRIDES = {
     # features; a 32-wide hidden layer instead of 4096 (the paper's 800 MB layer).
     "yolo_v1": {"options": {"num_classes": 10, "input_size": 64, "hidden": 32}, "input": [2, 3, 64, 64]},
     "yolo_v1_resnet50": {"options": {"num_classes": 10, "input_size": 64, "hidden": 32}, "input": [2, 3, 64, 64]},
+    # F.dropout after every dense layer.
+    "densenet121": {"options": {"num_classes": 10, "drop_rate": 0.2}, "input": [2, 3, 49, 63]},
+    # The auxiliary head needs a 299x299 input in training: without it, at the 75x75 minimum.
+    "inception_v3": {"options": {"num_classes": 10, "aux_logits": False}, "input": [2, 3, 75, 79]},
 }
 
 # Networks that torchvision does not have: their PyTorch definitions (fixtures_yolo.py).
@@ -88,8 +93,15 @@ SAMPLE = 8192
 
 
 def build(name, options):
-    with torch.device("meta"):  # nothing initialised: fill() sets every tensor
-        m = LOCAL[name](**options) if name in LOCAL else torchvision.models.get_model(name, **options)
+    def make():
+        return LOCAL[name](**options) if name in LOCAL else torchvision.models.get_model(name, **options)
+
+    try:
+        with torch.device("meta"):  # nothing initialised: fill() sets every tensor
+            m = make()
+    except NotImplementedError:  # builders computing with tensors (RegNet's BlockParams)
+        with no_init():
+            m = make()
     m = m.to_empty(device="cpu")
     fill(m)
     with torch.no_grad():
@@ -97,6 +109,13 @@ def build(name, options):
             if k.endswith("num_batches_tracked"):
                 v.zero_()
     return m
+
+
+def logits(out):
+    """The main output: GoogLeNet's and Inception's training-mode outputs are tuples (the
+    auxiliary heads run, updating their norms and drawing their dropout, but take no part in
+    the loss: their parameters get no gradient)."""
+    return out[0] if isinstance(out, tuple) else out
 
 
 def sample_index(numel):
@@ -122,7 +141,7 @@ def run(model, x, target, opt, tensors, summary, prefix, grads_to=None):
     for step in range(STEPS):
         opt.zero_grad()
         torch.manual_seed(SEED + step)
-        loss = F.cross_entropy(model(x).flatten(1), target)
+        loss = F.cross_entropy(logits(model(x)).flatten(1), target)
         loss.backward()
         if step == 0 and grads_to:
             for k, p in model.named_parameters():

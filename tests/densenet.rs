@@ -48,7 +48,7 @@ fn old_key_file_loads_through_the_published_weights_remap() {
     let vs = VarStore::new(Device::Cpu);
     let model = create_model_for_weights("densenet121", &vs.root(), &Options::default(), w).unwrap();
     let opts = w.load_options(LoadOptions::strict(), model.as_ref()).unwrap();
-    let report = checkpoint::load_file(model.as_ref(), &common::fixture(FILE), &ReadOptions::default(), &opts).unwrap();
+    let report = checkpoint::load_file(model.as_ref(), common::fixture(FILE), &ReadOptions::default(), &opts).unwrap();
     let want = renames();
     assert!(want.len() > 400, "the fixture renamed {} keys", want.len());
     assert_eq!(report.renamed.len(), want.len(), "renamed keys");
@@ -67,7 +67,7 @@ fn old_keys_without_the_remap_are_refused_and_change_nothing() {
     let model = create_model("densenet121", &vs.root(), &Options::default()).unwrap();
     let before: Vec<Tensor> = model.state_dict().into_iter().map(|(_, t)| t.copy()).collect();
     let err =
-        checkpoint::load_file(model.as_ref(), &common::fixture(FILE), &ReadOptions::default(), &LoadOptions::strict())
+        checkpoint::load_file(model.as_ref(), common::fixture(FILE), &ReadOptions::default(), &LoadOptions::strict())
             .unwrap_err()
             .to_string();
     assert!(err.contains("denselayer1.norm.1.weight") || err.contains("denselayer1.norm1.weight"), "{err}");
@@ -122,7 +122,7 @@ fn memory_efficient_is_accepted_and_changes_nothing() {
     let o = Options::default().set("memory_efficient", true);
     let model = create_model_for_weights("densenet121", &vs.root(), &o, w).unwrap();
     let opts = w.load_options(LoadOptions::strict(), model.as_ref()).unwrap();
-    checkpoint::load_file(model.as_ref(), &common::fixture(FILE), &ReadOptions::default(), &opts).unwrap();
+    checkpoint::load_file(model.as_ref(), common::fixture(FILE), &ReadOptions::default(), &opts).unwrap();
     check_outputs(model.as_ref(), "logits.memory_efficient");
     let err = create_model("densenet121", &vs.root(), &Options::default().set("memory_efficient", "sometimes"))
         .err()

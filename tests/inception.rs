@@ -48,7 +48,7 @@ fn build_and_load(arch: &str, named: bool, o: Options, variant: &str) -> (VarSto
         assert_eq!(ours, keys(&common::json("inception/structure.json")[variant]), "{variant}: keys");
     }
     let opts = w.load_options(LoadOptions::strict(), model.as_ref()).unwrap();
-    let report = checkpoint::load_file(model.as_ref(), &file(arch), &ReadOptions::default(), &opts).unwrap();
+    let report = checkpoint::load_file(model.as_ref(), file(arch), &ReadOptions::default(), &opts).unwrap();
     model.eval();
     (vs, model, report)
 }
@@ -86,7 +86,7 @@ fn googlenet_auxiliary_heads_in_training_mode() {
     let cfg = GoogLeNetConfig { transform_input: true, init_weights: false, ..Default::default() };
     let vs = VarStore::new(Device::Cpu);
     let net = GoogLeNet::new(&vs.root(), &cfg).unwrap();
-    checkpoint::load_file(&net, &file("googlenet"), &ReadOptions::default(), &LoadOptions::strict()).unwrap();
+    checkpoint::load_file(&net, file("googlenet"), &ReadOptions::default(), &LoadOptions::strict()).unwrap();
     net.train();
     tch::manual_seed(11);
     let o = tch::no_grad(|| net.forward_outputs(&e["googlenet.input"], true)).unwrap();

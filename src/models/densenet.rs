@@ -361,54 +361,22 @@ pub const OLD_KEYS: &[(&str, &str)] =
     &[(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$", "$1$2")];
 
 /// torchvision's `DenseNet121_Weights`.
-const DENSENET121_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "densenet121",
-    "IMAGENET1K_V1",
-    "densenet121-a639ec97.pth",
-    7978856,
-    [74.434, 91.972],
-    2.834,
-    30.845,
-    [256, 224],
-)
-.default()
-.remap(OLD_KEYS)];
+#[rustfmt::skip]
+const DENSENET121_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("densenet121", "IMAGENET1K_V1", "densenet121-a639ec97.pth", 7978856, [74.434, 91.972], 2.834, 30.845, [256, 224]).default().remap(OLD_KEYS),
+];
 /// torchvision's `DenseNet161_Weights`.
-const DENSENET161_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "densenet161",
-    "IMAGENET1K_V1",
-    "densenet161-8d451a50.pth",
-    28681000,
-    [77.138, 93.56],
-    7.728,
-    110.369,
-    [256, 224],
-)
-.default()
-.remap(OLD_KEYS)];
+#[rustfmt::skip]
+const DENSENET161_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("densenet161", "IMAGENET1K_V1", "densenet161-8d451a50.pth", 28681000, [77.138, 93.56], 7.728, 110.369, [256, 224]).default().remap(OLD_KEYS),
+];
 /// torchvision's `DenseNet169_Weights`.
-const DENSENET169_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "densenet169",
-    "IMAGENET1K_V1",
-    "densenet169-b2777c0a.pth",
-    14149480,
-    [75.6, 92.806],
-    3.36,
-    54.708,
-    [256, 224],
-)
-.default()
-.remap(OLD_KEYS)];
+#[rustfmt::skip]
+const DENSENET169_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("densenet169", "IMAGENET1K_V1", "densenet169-b2777c0a.pth", 14149480, [75.6, 92.806], 3.36, 54.708, [256, 224]).default().remap(OLD_KEYS),
+];
 /// torchvision's `DenseNet201_Weights`.
-const DENSENET201_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "densenet201",
-    "IMAGENET1K_V1",
-    "densenet201-c1103571.pth",
-    20013928,
-    [76.896, 93.37],
-    4.291,
-    77.373,
-    [256, 224],
-)
-.default()
-.remap(OLD_KEYS)];
+#[rustfmt::skip]
+const DENSENET201_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("densenet201", "IMAGENET1K_V1", "densenet201-c1103571.pth", 20013928, [76.896, 93.37], 4.291, 77.373, [256, 224]).default().remap(OLD_KEYS),
+];

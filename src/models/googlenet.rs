@@ -448,16 +448,9 @@ pub const MODELS: &[ModelInfo] = &[ModelInfo {
 /// `transform_input=True` (unless given), loads the file (which has the auxiliary heads) and
 /// drops the heads unless `aux_logits=True` was asked for; `init_weights` is off (the file
 /// overwrites every weight anyway).
-const GOOGLENET_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "googlenet",
-    "IMAGENET1K_V1",
-    "googlenet-1378be20.pth",
-    6624904,
-    [69.778, 89.53],
-    1.498,
-    49.731,
-    [256, 224],
-)
-.default()
-.overrides(&[("transform_input", "true"), ("aux_logits", "false"), ("init_weights", "false")])
-.drop(&[r"^aux[12]\."])];
+#[rustfmt::skip]
+const GOOGLENET_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("googlenet", "IMAGENET1K_V1", "googlenet-1378be20.pth", 6624904, [69.778, 89.53], 1.498, 49.731, [256, 224]).default()
+        .overrides(&[("transform_input", "true"), ("aux_logits", "false"), ("init_weights", "false")])
+        .drop(&[r"^aux[12]\."]),
+];

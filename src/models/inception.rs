@@ -562,17 +562,11 @@ pub const MODELS: &[ModelInfo] = &[ModelInfo {
 
 /// torchvision's `Inception_V3_Weights`. Its builder, given weights, builds with
 /// `transform_input=True` (unless given) and `init_weights=False`, loads the file (which has
-/// `AuxLogits`) and drops the head only when `aux_logits=False` was asked for.
-const INCEPTION_V3_WEIGHTS: &[Weights] = &[Weights::imagenet(
-    "inception_v3",
-    "IMAGENET1K_V1",
-    "inception_v3_google-0cc3c7bd.pth",
-    27161264,
-    [77.294, 93.45],
-    5.713,
-    103.903,
-    [342, 299],
-)
-.default()
-.overrides(&[("transform_input", "true"), ("init_weights", "false")])
-.drop(&[r"^AuxLogits\."])];
+/// `AuxLogits`) and keeps the head (torchvision refuses `aux_logits=False` with weights; given
+/// here, the head's keys are dropped from the file).
+#[rustfmt::skip]
+const INCEPTION_V3_WEIGHTS: &[Weights] = &[
+    Weights::imagenet("inception_v3", "IMAGENET1K_V1", "inception_v3_google-0cc3c7bd.pth", 27161264, [77.294, 93.45], 5.713, 103.903, [342, 299]).default()
+        .overrides(&[("transform_input", "true"), ("init_weights", "false")])
+        .drop(&[r"^AuxLogits\."]),
+];
