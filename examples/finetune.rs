@@ -109,7 +109,7 @@ fn pretrained(args: &FinetuneArgs) -> Result<(PathBuf, Option<TempFile>)> {
     if let Some(w) = &args.weights {
         return Ok((w.clone(), None));
     }
-    let published = weights::lookup("resnet50", "imagenet1k_v1")?;
+    let published = tchvision::registry::lookup_weights("resnet50", "imagenet1k_v1")?;
     if let Ok(p) = weights::find_weights(published, &[]) {
         return Ok((p, None));
     }

@@ -1,5 +1,6 @@
 """Fixtures for the model CLI and image preprocessing tests (outdir/cli/), made by torchvision."""
 import json
+import math
 
 import numpy as np
 import torch
@@ -100,18 +101,29 @@ def main(outdir):
     }, str(out / "modes_expected.safetensors"))
     (out / "empty.png").write_bytes(b"")
 
-    # torchvision's published weights for the ResNet family, as its Weights enums describe them.
+    # torchvision's published weights for every classification model, as its Weights enums
+    # describe them.
     from torchvision.models import get_model_weights
+    from torchvision.transforms import InterpolationMode
     table = []
-    for arch in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-                 "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]:
+    for arch in sorted(torchvision.models.list_models(module=torchvision.models)):
         enum = get_model_weights(arch)
         for w in enum:
             t = w.transforms()
             m = w.meta["_metrics"]["ImageNet-1K"]
+            cats = w.meta["categories"]  # None for VGG-16's IMAGENET1K_FEATURES (its acc is NaN)
+            acc = [None if math.isnan(a) else a for a in (m["acc@1"], m["acc@5"])]
             table.append({"arch": arch, "name": w.name, "file": w.url.rsplit("/", 1)[1],
-                          "num_params": w.meta["num_params"], "acc1": m["acc@1"], "acc5": m["acc@5"],
+                          "num_params": w.meta["num_params"], "acc1": acc[0], "acc5": acc[1],
+                          "gflops": w.meta["_ops"], "file_size_mb": w.meta["_file_size"],
                           "resize_size": t.resize_size[0], "crop_size": t.crop_size[0],
-                          "default": enum.DEFAULT == w, "categories": len(w.meta["categories"])})
+                          "interpolation": "bicubic" if t.interpolation == InterpolationMode.BICUBIC else
+                          "bilinear" if t.interpolation == InterpolationMode.BILINEAR else str(t.interpolation),
+                          "mean": list(t.mean), "std": list(t.std),
+                          "default": enum.DEFAULT == w, "categories": None if cats is None else len(cats)})
     json.dump(table, open(out / "published_weights.json", "w"), indent=1)
+    # Parameter counts of builder variants the CLI tests build with --option.
+    counts = {"mobilenet_v2_width_0_5": torchvision.models.mobilenet_v2(width_mult=0.5)}
+    json.dump({k: sum(p.numel() for p in m.parameters()) for k, m in counts.items()},
+              open(out / "num_params.json", "w"))
     (out / "not_an_image.png").write_bytes(b"this is not a PNG file at all")

@@ -10,9 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tchvision::models::weights::{
-    find_weights, lookup, sha256_prefix, torch_hub_checkpoints, PublishedWeights, PUBLISHED,
-};
+use tchvision::models::weights::{find_weights, sha256_prefix, torch_hub_checkpoints, PublishedWeights};
+use tchvision::registry::lookup_weights as lookup;
 
 const VARS: [&str; 3] = ["TORCH_HOME", "XDG_CACHE_HOME", "HOME"];
 
@@ -73,7 +72,7 @@ fn hub_cache_lookup_follows_torch_home() {
     let prefix = sha256_prefix(&src, 8).unwrap();
     let name: &'static str = Box::leak(format!("resnet18-{prefix}.pth").into_boxed_str());
     std::fs::copy(&src, hub.join(name)).unwrap();
-    let w = PublishedWeights { file: name, ..PUBLISHED[0] };
+    let w = PublishedWeights { file: name, ..*lookup("resnet18", "imagenet1k_v1").unwrap() };
     assert_eq!(find_weights(&w, &[]).unwrap(), hub.join(name));
     // A folder given explicitly is searched first.
     let first = tempfile::tempdir().unwrap();

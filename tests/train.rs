@@ -30,10 +30,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
+use tchvision::detection::yolo::{create_detector, YoloV1Config};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::{create_model, list_models, model_info, Model, ModelOptions};
-use tchvision::models::yolo::{create_detector, YoloV1Config};
 use tchvision::nn::ModuleExt;
+use tchvision::registry::{create_model, list_models, model_info};
 
 fn manifest() -> Value {
     common::json("train/manifest.json")
@@ -63,7 +64,8 @@ fn build(name: &str, options: &Value, vs: &VarStore) -> Box<dyn Model> {
         }
         create_detector(name, &vs.root(), &cfg).unwrap_or_else(|e| panic!("{name}: {e}"))
     } else {
-        let opts = ModelOptions { num_classes: int("num_classes"), ..Default::default() };
+        let mut opts = ModelOptions::default();
+        opts.num_classes = int("num_classes");
         create_model(name, &vs.root(), &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
@@ -284,7 +286,7 @@ fn training_steps_equal_torch_for_every_family() {
     common::assert_covered("training-step models", &covered, common::strings(&man["models"]));
     // Every family of the registry has a model here (a new family adds one to
     // TRAIN_STEP_MODELS in scripts/fixtures_train.py).
-    let families: std::collections::BTreeSet<&str> = list_models().iter().map(|m| m.family).collect();
+    let families: std::collections::BTreeSet<&str> = list_models().into_iter().map(|m| m.family).collect();
     let tested: std::collections::BTreeSet<&str> =
         covered.iter().map(|n| model_info(n).unwrap_or_else(|e| panic!("{e}")).family).collect();
     let untested: Vec<_> = families.difference(&tested).collect();

@@ -35,6 +35,27 @@ pub fn fixtures() -> PathBuf {
     .clone()
 }
 
+/// The zoo fixtures folder (scripts/zoo_fixtures.py, incremental: only changed cases are
+/// remade), made or refreshed once per process. `TCHVISION_ZOO` (comma-separated names) limits
+/// it to some models while working on a family.
+pub fn zoo_fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var("TCHVISION_ZOO_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("target/zoo-fixtures"));
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(root().join("scripts/zoo_fixtures.py")).arg(&dir);
+        if let Ok(names) = std::env::var("TCHVISION_ZOO") {
+            cmd.args(names.split(',').filter(|s| !s.is_empty()));
+        }
+        let status = cmd.status().expect("running scripts/zoo_fixtures.py (run scripts/setup first)");
+        assert!(status.success(), "scripts/zoo_fixtures.py failed");
+        dir
+    })
+    .clone()
+}
+
 /// One fixture file.
 pub fn fixture(rel: &str) -> PathBuf {
     let p = fixtures().join(rel);
@@ -254,6 +275,35 @@ pub fn copy_state(m: &dyn tchvision::nn::Module, src: &std::collections::HashMap
     }
 }
 
+/// The seeded weights of scripts/fixtures_zoo.py (see its docs), made by libtorch's generator
+/// exactly as torch makes them: fills every floating state-dict entry of `m` and returns the
+/// float64 sum of what it wrote (to compare with the fixture's `seeded_sum`).
+pub fn seed_state(m: &dyn tchvision::nn::Module, seed_base: i64) -> f64 {
+    use tchvision::nn::ModuleExt;
+    let _g = tch::no_grad_guard();
+    let mut total = 0.0;
+    for (i, (k, mut t)) in m.state_dict().into_iter().enumerate() {
+        if !t.is_floating_point() {
+            continue;
+        }
+        tch::manual_seed(seed_base + i as i64);
+        let g = Tensor::randn(t.size(), (tch::Kind::Float, tch::Device::Cpu));
+        let v = if k.ends_with("running_var") {
+            g.abs() + 0.5
+        } else if g.dim() >= 2 {
+            let fan_in = g.numel() as f64 / g.size()[0] as f64;
+            g / fan_in.sqrt()
+        } else if k.ends_with("weight") {
+            g * 0.1 + 1.0
+        } else {
+            g * 0.1
+        };
+        total += v.to_kind(tch::Kind::Double).sum(tch::Kind::Double).double_value(&[]);
+        t.copy_(&v);
+    }
+    total
+}
+
 // ----------------------------------------------------------------------------------------------
 // Weights both sides compute: scripts/fixtures_yolo.py's `hashed_unit` and `fill`.
 
@@ -300,4 +350,36 @@ pub fn hashed_fill(model: &dyn tchvision::nn::Module) -> Vec<(String, f64)> {
         sums.push((name, t.to_kind(Kind::Double).sum(Kind::Double).double_value(&[])));
     }
     sums
+}
+
+/// Checks the registry's weights tables of the architectures in the fixture `rel` (a list of
+/// torchvision's weights enum records, written by scripts/fixtures_densenet.py's `published`)
+/// against it: the same weights in the same order, each with the same file, metadata and
+/// preprocessing (resize, crop, interpolation).
+pub fn assert_weights_tables_match(rel: &str) {
+    let tv = json(rel);
+    let tv = tv.as_array().unwrap();
+    let mut archs: Vec<&str> = tv.iter().map(|t| t["arch"].as_str().unwrap()).collect();
+    archs.dedup();
+    let ours: Vec<_> = archs.iter().flat_map(|a| tchvision::registry::model_info(a).unwrap().weights).collect();
+    assert_eq!(ours.len(), tv.len(), "{rel}: number of weights");
+    for (w, t) in ours.into_iter().zip(tv) {
+        let what = format!("{} {}", w.arch, w.name);
+        assert_eq!(w.arch, t["arch"], "{what}");
+        assert_eq!(w.name, t["name"], "{what}");
+        assert_eq!(w.file, t["file"], "{what}");
+        assert_eq!(w.num_params, t["num_params"].as_i64().unwrap(), "{what}");
+        assert_eq!([w.acc1, w.acc5], [t["acc1"].as_f64().unwrap(), t["acc5"].as_f64().unwrap()], "{what}");
+        assert_eq!(
+            [w.gflops, w.file_size_mb],
+            [t["gflops"].as_f64().unwrap(), t["file_size_mb"].as_f64().unwrap()],
+            "{what}"
+        );
+        let pre = w.preprocess();
+        assert_eq!(pre.resize_size, t["resize_size"].as_i64().unwrap(), "{what}");
+        assert_eq!(pre.crop_size, t["crop_size"].as_i64().unwrap(), "{what}");
+        assert_eq!(serde_json::to_value(pre.interpolation).unwrap(), t["interpolation"], "{what}");
+        assert_eq!(w.default, t["default"].as_bool().unwrap(), "{what}");
+        assert_eq!(w.categories().len() as i64, t["categories"].as_i64().unwrap(), "{what}");
+    }
 }

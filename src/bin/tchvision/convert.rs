@@ -3,8 +3,10 @@
 //!
 //! IN is any checkpoint `tchvision inspect` reads; the state dict found in it (a nested one,
 //! such as `{'state_dict': …, 'epoch': …}`, resolved, or the one under `--key`) is written with
-//! its keys as stored (a DataParallel `module.` prefix is kept) and in its order. Non-tensor
-//! entries are not carried over. The output is written atomically.
+//! its keys as stored (a DataParallel `module.` prefix is kept) and in its order, with its
+//! `_metadata` module versions into a `.pth` (safetensors has no place for them; torchvision's
+//! MNASNet needs them). Other non-tensor entries are not carried over. The output is written
+//! atomically.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,7 +59,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let written = || format!("writing {}", args.output.display());
     match format {
         OutFormat::Safetensors => checkpoint::safetensors::save(&args.output, &ckpt.tensors).with_context(written)?,
-        OutFormat::Pth => checkpoint::save_pth(&args.output, &ckpt.tensors).with_context(written)?,
+        OutFormat::Pth => {
+            checkpoint::save_pth_with_versions(&args.output, &ckpt.tensors, &ckpt.versions).with_context(written)?
+        }
     }
     let bytes: u64 = ckpt.tensors.iter().map(|(_, t)| t.numel() as u64 * t.kind().elt_size_in_bytes() as u64).sum();
     let out_name = match format {

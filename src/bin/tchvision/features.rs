@@ -1,15 +1,17 @@
 //! `tchvision features ARCH [--weights W] IMAGE --nodes layer2,layer3 --out DIR [--json]`: the
-//! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel.
+//! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel. A
+//! transformer's token outputs `[N, L, C]` are pictured as the grid of their patch tokens, and
+//! channels-last stages (Swin's NHWC token maps) per channel.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 use tchvision::imageio;
-use tchvision::models::features::NodeOutputs;
+use tchvision::models::features::{Layout, NodeOutputs};
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
@@ -18,6 +20,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The image (JPEG or PNG).
     pub image: PathBuf,
     /// Nodes to picture, comma-separated (`layer1,layer2`).
@@ -43,26 +47,45 @@ struct Picture {
     png: String,
 }
 
+/// A transformer's tokens `[L, C]` as a `[C, g, g]` map: `L = g²` patch tokens, or a class token
+/// followed by `g²` patch tokens (ViT; the class token is left out).
+fn token_map(tokens: &tch::Tensor) -> anyhow::Result<tch::Tensor> {
+    let (l, c) = (tokens.size()[0], tokens.size()[1]);
+    let side = |n: i64| (1..=n).find(|g| g * g >= n).filter(|g| g * g == n);
+    let (skip, g) = match (side(l), side(l - 1)) {
+        (Some(g), _) => (0, g),
+        (None, Some(g)) => (1, g),
+        _ => anyhow::bail!("{l} tokens are neither g² nor 1 + g²"),
+    };
+    Ok(tokens.f_narrow(0, skip, g * g)?.f_transpose(0, 1)?.f_reshape([c, g, g])?)
+}
+
 /// Runs `tchvision features`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, None, device)?;
+    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
-    let x = preprocess_for(w.as_ref(), &args.arch).apply(&img)?.unsqueeze(0).to_device(device);
+    let x = preprocess_for(w.as_ref(), &args.arch, model).apply(&img)?.unsqueeze(0).to_device(device);
     let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pb = progress(nodes.len() as u64, "writing feature maps");
     let mut pictures = Vec::new();
+    // Stages the model reports channels-last (Swin's NHWC token maps) are pictured per channel.
+    let nhwc: Vec<String> =
+        model.feature_info().into_iter().filter(|f| f.layout == Layout::Nhwc).map(|f| f.module).collect();
     for (node, t) in nodes {
         let shape = t.size();
-        if shape.len() != 4 {
-            anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] feature map");
-        }
-        let cols = args.cols.unwrap_or_else(|| (shape[1] as f64).sqrt().ceil() as i64);
-        let grid = imageio::feature_grid(&t.get(0), cols)?;
+        let map = if nhwc.contains(&node) { t.permute([0, 3, 1, 2]) } else { t };
+        let map = match shape.len() {
+            4 => map.get(0),
+            3 => token_map(&map.get(0))
+                .with_context(|| format!("node {node} outputs tokens {shape:?} that do not form a square grid"))?,
+            _ => anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] map or [N, L, C] tokens"),
+        };
+        let cols = args.cols.unwrap_or_else(|| (map.size()[0] as f64).sqrt().ceil() as i64);
+        let grid = imageio::feature_grid(&map, cols)?;
         let png = args.out.join(format!("{}.png", node.replace('.', "_")));
         imageio::save_png(&png, &grid)?;
         pictures.push(Picture { node, shape, png: png.display().to_string() });

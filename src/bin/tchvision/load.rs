@@ -1,6 +1,7 @@
 //! `tchvision load ARCH FILE [--num-classes N] [--drop REGEX]… [--rename REGEX=REPL]…
 //! [--prefix P] [--strip-prefix P] [--strict] [--json]`: the partial load of a checkpoint into
-//! a registry model, and its report. Exits non-zero when a strict load fails.
+//! a registry model, and its report. Exits non-zero when a strict load fails. A file named as
+//! published weights of the architecture gets their key renames first (DenseNet's old keys).
 
 use std::path::PathBuf;
 
@@ -16,9 +17,8 @@ pub struct Args {
     pub arch: String,
     /// The checkpoint (.pth in any torch.save format, or .safetensors).
     pub file: PathBuf,
-    /// Classes of the model's head (a 1000-class file then mismatches on `fc`).
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: crate::common::OptionArgs,
     /// Drop file keys matching this regex before loading (repeatable), e.g. '^fc\.'.
     #[arg(long = "drop", value_name = "REGEX")]
     pub drop: Vec<String>,
@@ -47,10 +47,16 @@ pub struct Args {
 /// Runs `tchvision load`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    let built = build(&args.arch, &args.options.get()?, None, device)?;
     let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
     if !args.strict {
         opts = opts.skip_mismatched(true);
+    }
+    // A file named as one of the architecture's published weights gets their key renames (and
+    // drops of keys the model lacks) first, as the model subcommands give it.
+    let name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(w) = tchvision::registry::model_info(&args.arch)?.weights.iter().find(|w| w.file == name) {
+        opts = w.load_options(opts, built.model.as_ref())?;
     }
     for d in &args.drop {
         opts = opts.drop_keys(d)?;

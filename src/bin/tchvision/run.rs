@@ -11,7 +11,7 @@ use tchvision::checkpoint::{self, ReadOptions};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, print_json, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +20,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
-    /// Classes of the head.
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The input: .safetensors holding one tensor, .npy, or .pth holding one tensor.
     #[arg(long)]
     pub input: PathBuf,
@@ -70,9 +69,8 @@ struct Written {
 /// Runs `tchvision run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    let (built, _) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    args.weights.load(&args.arch, model, device)?;
     model.eval();
     let x = read_input(&args.input)?.to_kind(Kind::Float).to_device(device);
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
