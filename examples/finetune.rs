@@ -2,9 +2,9 @@
 //! classifier into a 10-class ResNet-50, the backbone frozen, the new head trained with tch's
 //! SGD on a small dataset, and the result saved as a `.pth` that torch loads.
 //!
-//! The same in PyTorch (scripts/fixtures_train.py runs it, and tests/finetune.rs checks that
-//! this example gives the same losses, leaves the backbone bit-identical and writes a file that
-//! gives torch the same logits):
+//! The same in PyTorch (scripts/fixtures_train.py runs it with the settings of its FINETUNE, and
+//! tests/finetune.rs checks that this example, given those settings, gives the same losses,
+//! leaves the backbone bit-identical and writes a file that gives torch the same logits):
 //!
 //! ```python
 //! model = torchvision.models.resnet50(num_classes=10)
@@ -16,7 +16,7 @@
 //!     p.requires_grad = name.startswith("fc.")     # freeze the backbone
 //! model.train()
 //! opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-//!                       lr=0.1, momentum=0.9, weight_decay=1e-4)
+//!                       lr=0.001, momentum=0.9, weight_decay=1e-4)
 //! for step in range(steps):
 //!     lo = step * batch % len(images)
 //!     x, y = images[lo:lo + batch], labels[lo:lo + batch]
@@ -28,12 +28,12 @@
 //! and update their running statistics, as in PyTorch; only the parameters are frozen.
 //!
 //! Run: `cargo run --release --example finetune -- [--weights resnet50.pth]
-//! [--data data.safetensors] [--out finetuned.pth] [--steps 6] [--lr 0.1] [--seed 3]`.
+//! [--data data.safetensors] [--out finetuned.pth] [--steps 8] [--lr 0.001] [--seed 3]`.
 //! Without `--weights`, torchvision's `resnet50-0676ba61.pth` from torch's hub cache
 //! (`$TORCH_HOME/hub/checkpoints`) when it is there, else a randomly initialised ResNet-50 saved as
 //! a stand-in. `--data` is a `.safetensors` file with `images` `[N, 3, H, W]` (float32, already
 //! normalised) and `labels` `[N]` (int64, `0..10`), and optionally `eval_images`; without it, 16
-//! random 40×40 images.
+//! 40×40 images of 10 classes (a random pattern per class plus noise).
 
 use std::path::PathBuf;
 
@@ -78,9 +78,10 @@ impl Default for FinetuneArgs {
             data: None,
             out: PathBuf::from("finetuned.pth"),
             num_classes: 10,
-            steps: 6,
+            steps: 8,
             batch: 4,
-            lr: 0.1,
+            // PyTorch's transfer-learning tutorial: SGD(model.fc.parameters(), lr=0.001, momentum=0.9).
+            lr: 0.001,
             momentum: 0.9,
             weight_decay: 1e-4,
             seed: 3,
@@ -133,10 +134,16 @@ impl Drop for TempFile {
 /// `images`, `labels` and optionally `eval_images`.
 fn dataset(args: &FinetuneArgs) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     let Some(path) = &args.data else {
+        // 16 images of 10 classes: each a fixed random pattern of its class plus noise, so there
+        // is something to learn.
         tch::manual_seed(args.seed + 1);
-        let images = Tensor::randn([16, 3, 40, 40], (Kind::Float, Device::Cpu));
-        let labels = Tensor::randint(args.num_classes, [16], (Kind::Int64, Device::Cpu));
-        return Ok((images, labels, None));
+        let opts = (Kind::Float, Device::Cpu);
+        let patterns = Tensor::randn([args.num_classes, 3, 40, 40], opts);
+        let labels = Tensor::arange(16, (Kind::Int64, Device::Cpu)).remainder(args.num_classes);
+        let images = patterns.index_select(0, &labels) + Tensor::randn([16, 3, 40, 40], opts) * 0.5;
+        let eval_labels = Tensor::from_slice(&[0i64, 1]);
+        let eval = patterns.index_select(0, &eval_labels) + Tensor::randn([2, 3, 40, 40], opts) * 0.5;
+        return Ok((images, labels, Some(eval)));
     };
     let mut t: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))?.into_iter().collect();

@@ -42,6 +42,8 @@ fn torch_hub_dir(values: [Option<&Path>; 3]) -> PathBuf {
 
 #[test]
 fn hub_cache_lookup_follows_torch_home() {
+    // The fixtures first (their maker must not see the variables changed below).
+    let src = common::fixture("cli/resnet18.pth");
     let saved: Vec<Option<std::ffi::OsString>> = VARS.iter().map(std::env::var_os).collect();
     let home = tempfile::tempdir().unwrap();
     let torch_home = tempfile::tempdir().unwrap();
@@ -67,7 +69,6 @@ fn hub_cache_lookup_follows_torch_home() {
     set_env([t, x, h]);
     let hub = torch_home.path().join("hub/checkpoints");
     std::fs::create_dir_all(&hub).unwrap();
-    let src = common::fixture("cli/resnet18.pth");
     let prefix = sha256_prefix(&src, 8).unwrap();
     let name: &'static str = Box::leak(format!("resnet18-{prefix}.pth").into_boxed_str());
     std::fs::copy(&src, hub.join(name)).unwrap();

@@ -16,11 +16,12 @@
 //!   `relu_`/`add_`) and equal torch's.
 //!
 //! Tolerances (|ours − torch| ≤ atol + rtol·|torch|, atol scaled by the tensor's largest
-//! magnitude in torch): losses rtol 1e-5; gradients rtol 1e-3, atol 1e-5·max|g|; parameters and
-//! statistics after the steps rtol 1e-4, atol 1e-6·max|p| (AdamW's first steps move each weight by
-//! about lr, whatever the size of its gradient, so they are compared at atol 1e-2·lr too). Tensors
-//! over the fixture's size limit are compared on its evenly spaced samples and by their sum and
-//! sum of absolute values.
+//! magnitude in torch): losses rtol 1e-5; gradients rtol 1e-4, atol 1e-6·max|g|; parameters and
+//! statistics after the steps rtol 1e-5, atol 1e-7·max|p|. On the machine that wrote this the
+//! losses, gradients and SGD results come out bit-identical to torch's and AdamW's within one
+//! float32 ulp (C++ and Python order AdamW's arithmetic slightly differently); the tolerances
+//! leave room for another thread count's reduction order. Tensors over the fixture's size limit
+//! are compared on its evenly spaced samples and by their sum and sum of absolute values.
 
 mod common;
 
@@ -88,14 +89,14 @@ struct Stored<'a> {
 impl Stored<'_> {
     /// Compares `ours` with the fixture's `key`; `atol` is relative to torch's largest magnitude.
     #[track_caller]
-    fn check(&self, what: &str, key: &str, ours: &Tensor, rtol: f64, atol_rel: f64, atol_abs: f64) {
+    fn check(&self, what: &str, key: &str, ours: &Tensor, rtol: f64, atol_rel: f64) {
         if let Some(want) = self.t.get(key) {
             if want.kind() == Kind::Int64 {
                 common::assert_equal(what, ours, want);
                 return;
             }
             let scale = if want.numel() > 0 { want.abs().max().double_value(&[]) } else { 0.0 };
-            common::assert_close(what, ours, want, rtol, atol_rel * scale + atol_abs);
+            common::assert_close(what, ours, want, rtol, atol_rel * scale);
             return;
         }
         let want = self.t.get(&format!("{key}#sample")).unwrap_or_else(|| panic!("{what}: fixture lacks {key}"));
@@ -108,7 +109,7 @@ impl Stored<'_> {
         assert_eq!(idx.size(), want.size(), "{what}: sample count (numel {n})");
         let got = ours.reshape([-1]).index_select(0, &idx);
         let scale = want.abs().max().double_value(&[]);
-        common::assert_close(&format!("{what} (samples)"), &got, want, rtol, atol_rel * scale + atol_abs);
+        common::assert_close(&format!("{what} (samples)"), &got, want, rtol, atol_rel * scale);
         let s = &self.summaries[key];
         let abs_sum = s["abs_sum"].as_f64().unwrap();
         let ours64 = ours.to_kind(Kind::Double);
@@ -159,8 +160,8 @@ fn grads(m: &dyn Model) -> Vec<(String, Tensor)> {
     m.named_parameters().into_iter().filter(|(_, p)| p.grad().defined()).map(|(k, p)| (k, p.grad().copy())).collect()
 }
 
-const GRAD_RTOL: f64 = 1e-3;
-const GRAD_ATOL: f64 = 1e-5;
+const GRAD_RTOL: f64 = 1e-4;
+const GRAD_ATOL: f64 = 1e-6;
 
 fn check_grads(what: &str, name: &str, got: &[(String, Tensor)], case: &Value, stored: &Stored) {
     common::assert_covered(
@@ -169,7 +170,7 @@ fn check_grads(what: &str, name: &str, got: &[(String, Tensor)], case: &Value, s
         common::strings(&case["grads"]),
     );
     for (k, g) in got {
-        stored.check(&format!("{what}: gradient of {k}"), &format!("{name}/grad/{k}"), g, GRAD_RTOL, GRAD_ATOL, 0.0);
+        stored.check(&format!("{what}: gradient of {k}"), &format!("{name}/grad/{k}"), g, GRAD_RTOL, GRAD_ATOL);
     }
 }
 
@@ -207,11 +208,11 @@ fn run_steps(
     first
 }
 
-fn check_state(what: &str, m: &dyn Model, prefix: &str, case: &Value, stored: &Stored, atol_abs: f64) {
+fn check_state(what: &str, m: &dyn Model, prefix: &str, case: &Value, stored: &Stored) {
     let sd = m.state_dict();
     common::assert_covered(&format!("{what}: state"), sd.iter().map(|(k, _)| k), common::strings(&case["state"]));
     for (k, t) in sd {
-        stored.check(&format!("{what}: {k}"), &format!("{prefix}/state/{k}"), &t, 1e-4, 1e-6, atol_abs);
+        stored.check(&format!("{what}: {k}"), &format!("{prefix}/state/{k}"), &t, 1e-5, 1e-7);
     }
 }
 
@@ -250,7 +251,7 @@ fn train_step_equals_torch(case: &Value, man: &Value, t: &HashMap<String, Tensor
     .unwrap();
     let fast = run_steps(&format!("{name} SGD"), m, &mut opt, x, target, seed, &case["losses"]["sgd"], steps);
     check_grads(&format!("{name} (in-place path)"), name, &fast, case, &stored);
-    check_state(&format!("{name} after SGD"), m, &format!("{name}/sgd"), case, &stored, 0.0);
+    check_state(&format!("{name} after SGD"), m, &format!("{name}/sgd"), case, &stored);
     drop(opt);
 
     // The recorded-node path: the same gradients, bit for bit.
@@ -277,7 +278,7 @@ fn train_step_equals_torch(case: &Value, man: &Value, t: &HashMap<String, Tensor
     .build(&vs, lr)
     .unwrap();
     let _ = run_steps(&format!("{name} AdamW"), m, &mut opt, x, target, seed, &case["losses"]["adamw"], steps);
-    check_state(&format!("{name} after AdamW"), m, &format!("{name}/adamw"), case, &stored, 1e-2 * lr);
+    check_state(&format!("{name} after AdamW"), m, &format!("{name}/adamw"), case, &stored);
 }
 
 #[test]
