@@ -63,7 +63,7 @@ impl Default for MultiheadAttentionConfig {
 }
 
 /// `nn.MultiheadAttention(embed_dim, num_heads, dropout, bias, batch_first=...)` (see the
-/// [module docs](self)). As a [`Module`] its forward is self-attention, `attn(x, x, x,
+/// module docs). As a [`Module`] its forward is self-attention, `attn(x, x, x,
 /// need_weights=False)[0]`; [`MultiheadAttention::attend`] takes separate query, key and value.
 #[derive(Debug)]
 pub struct MultiheadAttention {

@@ -50,7 +50,7 @@ use super::{join_path, Module, Recorder};
 use crate::error::{Error, Result};
 
 /// The context of one container's forward pass: the mode, the recorder and the container's node
-/// path. Made by [`module!`]; blocks receive it in their `forward`.
+/// path. Made by [`module!`](crate::module); blocks receive it in their `forward`.
 pub struct Ctx<'a> {
     owner: &'a dyn Module,
     rec: &'a mut Recorder,
