@@ -126,18 +126,44 @@ impl Error {
     }
 
     /// An [`Error::Unknown`] with the list of valid choices.
-    pub fn unknown<S: AsRef<str>>(what: &'static str, name: impl Into<String>, choices: &[S]) -> Self {
+    pub fn unknown<S: AsRef<str>>(what: &'static str, name: impl AsRef<str>, choices: &[S]) -> Self {
         let hint = if choices.is_empty() {
             String::new()
         } else {
             const SHOWN: usize = 40;
-            let list: Vec<&str> = choices.iter().take(SHOWN).map(|s| s.as_ref()).collect();
+            let name = name.as_ref();
+            let mut list: Vec<&str> = choices.iter().map(|s| s.as_ref()).collect();
             let more = choices.len().saturating_sub(SHOWN);
-            let tail = if more > 0 { format!(", … and {more} more") } else { String::new() };
-            format!("; expected one of: {}{tail}", list.join(", "))
+            if more > 0 {
+                // A long list is cut: the names nearest to the one asked for come first.
+                list.sort_by_key(|c| edit_distance(name, c));
+                list.truncate(SHOWN);
+            }
+            let (head, tail) = if more > 0 {
+                (" (nearest first)", format!(", … and {more} more"))
+            } else {
+                ("", String::new())
+            };
+            format!("; expected one of{head}: {}{tail}", list.join(", "))
         };
-        Error::Unknown { what, name: name.into(), hint }
+        Error::Unknown { what, name: name.as_ref().to_string(), hint }
     }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Adds context to libtorch results: `t.f_add(&u).ctx("adding the residual")?`.

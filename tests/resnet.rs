@@ -476,9 +476,9 @@ fn registry_lists_unique_names_and_builds_by_name() {
     match &err {
         Error::Unknown { what, name, hint } => {
             assert_eq!((*what, name.as_str()), ("model", "resnet51"));
-            for n in &names {
-                assert!(hint.contains(n), "the error lists {n}: {hint}");
-            }
+            // 82 names are too many to list: the nearest come first, the rest are counted.
+            assert!(hint.starts_with("; expected one of (nearest first): resnet50, "), "{hint}");
+            assert!(hint.ends_with(&format!("… and {} more", names.len() - 40)), "{hint}");
         }
         other => panic!("expected Error::Unknown, got {other:?}"),
     }
