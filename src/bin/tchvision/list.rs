@@ -1,6 +1,8 @@
 //! `tchvision list [--json]`: the registry's models with their parameter counts and default
 //! input sizes.
 
+use std::io::Write;
+
 use serde::Serialize;
 use tchvision::models::registry::list_models;
 use tchvision::nn::ModuleExt;
@@ -47,10 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    println!("{:<20} {:<8} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<20} {:<8} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes")?;
     for r in rows {
         let input = format!("{}x{}", r.input_size[0], r.input_size[1]);
-        println!("{:<20} {:<8} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
+        writeln!(out, "{:<20} {:<8} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes)?;
     }
     Ok(())
 }

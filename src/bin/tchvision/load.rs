@@ -1,13 +1,16 @@
 //! `tchvision load ARCH FILE [--num-classes N] [--drop REGEX]… [--rename REGEX=REPL]…
 //! [--prefix P] [--strip-prefix P] [--strict] [--json]`: the partial load of a checkpoint into
-//! a registry model, and its report. Exits non-zero when a strict load fails.
+//! a registry model, and its report. Exits non-zero when a strict load fails, and when nothing
+//! at all was loaded (after printing the report that says why).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use tchvision::checkpoint::{self, LoadOptions, ReadOptions};
+use tchvision::error::Error;
 
-use crate::common::{build, print_json, DeviceArg};
+use crate::common::{build, check_inputs, print_json, usage, DeviceArg};
 
 /// Arguments of `tchvision load`.
 #[derive(Debug, clap::Args)]
@@ -47,17 +50,19 @@ pub struct Args {
 /// Runs `tchvision load`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    check_inputs(&[&args.file])?;
+    // The options (regular expressions) are checked before anything is built or read.
     let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
     if !args.strict {
         opts = opts.skip_mismatched(true);
     }
     for d in &args.drop {
-        opts = opts.drop_keys(d)?;
+        opts = opts.drop_keys(d).map_err(|e| usage(format!("--drop: {e}")))?;
     }
     for r in &args.rename {
-        let (pat, repl) = r.split_once('=').with_context(|| format!("--rename {r}: expected REGEX=REPLACEMENT"))?;
-        opts = opts.rename_keys(pat, repl)?;
+        let (pat, repl) =
+            r.split_once('=').ok_or_else(|| usage(format!("--rename {r}: expected REGEX=REPLACEMENT")))?;
+        opts = opts.rename_keys(pat, repl).map_err(|e| usage(format!("--rename: {e}")))?;
     }
     if let Some(p) = &args.strip_prefix {
         opts = opts.strip_prefix(p.clone());
@@ -65,13 +70,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = &args.prefix {
         opts = opts.add_prefix(p.clone());
     }
+    let built = build(&args.arch, args.num_classes, device)?;
+    let model = built.model.as_ref();
     let ropts = ReadOptions { device, state_dict_key: args.key.clone(), mmap: true, ..ReadOptions::default() };
-    let report = checkpoint::load_file(built.model.as_ref(), &args.file, &ropts, &opts)
-        .with_context(|| format!("loading {} into {}", args.file.display(), args.arch))?;
+    let context = || format!("loading {} into {}", args.file.display(), args.arch);
+    let ckpt = checkpoint::read(&args.file, &ropts).with_context(context)?;
+    // With --json, a failed strict load still prints the whole report (of a partial load into
+    // this throwaway model) before the error.
+    let again: Option<Vec<(String, tch::Tensor)>> =
+        (args.strict && args.json).then(|| ckpt.tensors.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect());
+    let report = match checkpoint::load_state_dict(model, ckpt.tensors, &opts) {
+        Ok(r) => r,
+        Err(Error::StrictLoad(s)) => {
+            if let Some(tensors) = again {
+                let partial = LoadOptions { strict: false, skip_mismatched: true, ..opts.clone() };
+                print_json(&checkpoint::load_state_dict(model, tensors, &partial).with_context(context)?)?;
+            }
+            return Err(Error::StrictLoad(format!("{}: {s}", args.file.display()))).with_context(context);
+        }
+        Err(e) => return Err(e).with_context(context),
+    };
     if args.json {
-        print_json(&report)
+        print_json(&report)?;
     } else {
-        println!("{report}");
-        Ok(())
+        write!(std::io::stdout().lock(), "{report}")?;
     }
+    if report.loaded.is_empty() && report.model_len() > 0 {
+        let why = if report.file_len() == 0 {
+            "the file holds no tensors".to_string()
+        } else if report.file_len() == report.dropped.len() {
+            format!("--drop dropped all {} of the file's keys", report.file_len())
+        } else {
+            format!("none of the file's {} keys matches a model key (see the report)", report.file_len() - report.dropped.len())
+        };
+        anyhow::bail!("nothing was loaded from {} into {}: {why}", args.file.display(), args.arch);
+    }
+    Ok(())
 }
