@@ -1304,7 +1304,9 @@ impl<'a> Unpickler<'a, '_> {
                     Some(Value::Str(enc)) => matches!(&**enc, "latin1" | "latin-1" | "iso-8859-1"),
                     _ => false,
                 };
-                let bytes: Vec<u8> = if latin1 {
+                let bytes: Vec<u8> = if s.is_ascii() {
+                    s.as_bytes().to_vec()
+                } else if latin1 {
                     s.chars()
                         .map(|c| u8::try_from(c as u32).map_err(|_| self.err("latin1: char > 255")))
                         .collect::<Result<_>>()?

@@ -91,6 +91,12 @@ fn main() -> ExitCode {
         // `tchvision inspect big.pth | head` closes our stdout early: not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            // A bare I/O error without context comes from printing to stdout.
+            let e = if e.chain().count() == 1 && e.downcast_ref::<std::io::Error>().is_some() {
+                e.context("writing the output")
+            } else {
+                e
+            };
             let _ = writeln!(std::io::stderr(), "tchvision: error: {}", one_line(&e));
             if e.chain().any(|c| c.downcast_ref::<common::Usage>().is_some()) {
                 ExitCode::from(2)
