@@ -559,7 +559,7 @@ fn unpickler_bombs_are_refused_by_the_budget() {
         p.op(b"Ns").stop(),
         false,
         &[],
-        Expect::Fail(1, vec!["resource budget", "64 MiB plus 256 bytes per byte"]),
+        Expect::Fail(1, vec!["resource budget", "16 MiB plus 256 bytes per byte"]),
     ));
     // A 256 KiB string memoized once and copied by 3000 persistent ids.
     let big = "s".repeat(256 << 10);

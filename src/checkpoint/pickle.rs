@@ -46,8 +46,8 @@ pub const MAX_DEPTH: usize = 1000;
 /// The most dimensions a tensor may have.
 pub const MAX_DIMS: usize = 64;
 
-/// The fixed part of the unpickler's [`Budget`]: 64 MiB.
-pub const BUDGET_BASE: u64 = 64 << 20;
+/// The fixed part of the unpickler's [`Budget`]: 16 MiB.
+pub const BUDGET_BASE: u64 = 16 << 20;
 
 /// The part of the unpickler's [`Budget`] per byte of the file: 256 (bytes of memory, roughly).
 pub const BUDGET_PER_BYTE: u64 = 256;
@@ -101,7 +101,7 @@ impl Budget {
             None => {
                 self.left = 0;
                 Err(format!(
-                    "refused: unpickling needs more than its resource budget of {} (64 MiB plus 256 bytes per byte \
+                    "refused: unpickling needs more than its resource budget of {} (16 MiB plus 256 bytes per byte \
                      of the {}-byte file), so the file is a memory or time bomb or not a checkpoint",
                     human_bytes(self.limit),
                     self.file_len
@@ -1455,6 +1455,64 @@ mod tests {
         ] {
             assert!(!is_allowed_global(bad), "{bad}");
         }
+    }
+
+    /// Asserts `p` is refused by the budget, quickly.
+    #[track_caller]
+    fn refused_by_budget(p: &[u8]) {
+        let start = std::time::Instant::now();
+        match run(p) {
+            Err(Error::Format { message, .. }) => assert!(message.contains("resource budget of"), "{message}"),
+            other => panic!("expected the budget to refuse it, got {other:?}"),
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn budget_refuses_bombs_as_they_are_built() {
+        // {t: None} with t = (t, t) nested 30 times: 2^30 key nodes, refused while hashing.
+        let mut p = vec![0x80, 2, b'}', b'K', 1];
+        for _ in 0..30 {
+            p.extend_from_slice(b"2\x86");
+        }
+        p.extend_from_slice(b"Ns.");
+        refused_by_budget(&p);
+        // OrderedDict(memo[0]) copied 100 000 times: each copy costs what building it did.
+        let mut p = vec![0x80, 2, b']', b'}', b'q', 0, b'('];
+        for i in 0..2000u16 {
+            p.push(b'M');
+            p.extend_from_slice(&i.to_le_bytes());
+            p.push(b'N');
+        }
+        p.extend_from_slice(b"u0ccollections\nOrderedDict\nq\x01");
+        p.push(b'0');
+        for _ in 0..100_000 {
+            p.extend_from_slice(b"h\x01h\x00\x85Ra");
+        }
+        p.push(b'.');
+        refused_by_budget(&p);
+        // _codecs.encode of one memoized 256 KiB string, 10 000 times.
+        let mut p = vec![0x80, 2, b']', b'X'];
+        p.extend_from_slice(&(1u32 << 18).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'a', 1 << 18));
+        p.extend_from_slice(b"q\x000c_codecs\nencode\nq\x010");
+        for _ in 0..10_000 {
+            p.extend_from_slice(b"h\x01h\x00\x85Ra");
+        }
+        p.push(b'.');
+        refused_by_budget(&p);
+        // 48 M pushes of None from a file the budget sizes at 1 KiB.
+        let mut p = vec![0x80, 2];
+        p.extend(std::iter::repeat_n(b'N', 48 << 20));
+        p.push(b'.');
+        let mut budget = Budget::for_file_len(1024);
+        let r = load_with_budget(&p, "<test>", &mut budget, &mut |_, _| Err(Error::InvalidArgument("none".into())));
+        assert!(matches!(r, Err(Error::Format { message, .. }) if message.contains("1024-byte file")));
+        // A legitimate pickle uses a small part of its budget.
+        let p = b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bK\x02u.";
+        let mut budget = Budget::for_file_len(p.len() as u64);
+        load_with_budget(p, "<test>", &mut budget, &mut |_, _| Err(Error::InvalidArgument("none".into()))).unwrap();
+        assert!(budget.used() < 2048, "{}", budget.used());
     }
 
     #[test]
