@@ -1,6 +1,7 @@
 """Fixtures for tchvision's .npy reader (outdir/npy/): arrays written by numpy.save in every
 variant the reader supports, and torch.from_numpy(np.load(f)) of each, the oracle, in a
-safetensors file."""
+safetensors file (complex tensors as torch.view_as_real, which safetensors can store), with each
+torch dtype in names.json."""
 import json
 from pathlib import Path
 
@@ -28,14 +29,16 @@ def main(outdir):
         "fortran_3d": np.asfortranarray(rng.standard_normal((2, 3, 4)).astype("<f4")),
         "empty": np.zeros((0, 5), dtype="<f4"),
     }
-    expected = {}
+    expected, dtypes = {}, {}
     for name, a in arrays.items():
         np.save(out / f"{name}.npy", a)
         t = torch.from_numpy(np.load(out / f"{name}.npy").astype(a.dtype.newbyteorder("="))).contiguous()
-        expected[name] = t
+        dtypes[name] = str(t.dtype).removeprefix("torch.")
+        expected[name] = torch.view_as_real(t).contiguous() if t.is_complex() else t
     # Format version 2.0 (4-byte header length), as numpy writes for huge headers.
     with open(out / "v2.npy", "wb") as f:
         np.lib.format.write_array(f, arrays["f32_nchw"], version=(2, 0))
     expected["v2"] = expected["f32_nchw"].clone()
+    dtypes["v2"] = dtypes["f32_nchw"]
     save_file(expected, str(out / "expected.safetensors"))
-    json.dump(sorted(expected), open(out / "names.json", "w"))
+    json.dump(dtypes, open(out / "dtypes.json", "w"), indent=1, sort_keys=True)

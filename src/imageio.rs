@@ -56,7 +56,7 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<Tensor, String> {
         .with_guessed_format()
         .map_err(|e| format!("cannot read the image: {e}"))?;
     if reader.format().is_none() {
-        return Err("not a JPEG or PNG image".into());
+        return Err("cannot decode image: not a JPEG or PNG file".into());
     }
     reader.limits(decode_limits());
     let (w, h) = reader.into_dimensions().map_err(|e| format!("cannot decode image: {e}"))?;
