@@ -166,7 +166,8 @@ impl Error {
             const SHOWN: usize = 40;
             let list: Vec<&str> = choices.iter().take(SHOWN).map(|s| s.as_ref()).collect();
             let more = choices.len().saturating_sub(SHOWN);
-            let tail = if more > 0 { format!(", … and {more} more ({} in all)", choices.len()) } else { String::new() };
+            let tail =
+                if more > 0 { format!(", … and {more} more ({} in all)", choices.len()) } else { String::new() };
             format!("; expected one of: {}{tail}", list.join(", "))
         };
         Error::Unknown { what, name: name.into(), hint }

@@ -114,12 +114,10 @@ pub fn save_png(path: &Path, img: &Tensor) -> Result<()> {
     let color = if c == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
     crate::checkpoint::files::write_atomically(path, |writer| {
         use image::ImageEncoder;
-        image::codecs::png::PngEncoder::new(writer)
-            .write_image(&data, w as u32, h as u32, color)
-            .map_err(|e| match e {
-                image::ImageError::IoError(source) => Error::Io { path: path.display().to_string(), source },
-                e => format_err(path, format!("cannot encode PNG: {e}")),
-            })
+        image::codecs::png::PngEncoder::new(writer).write_image(&data, w as u32, h as u32, color).map_err(|e| match e {
+            image::ImageError::IoError(source) => Error::Io { path: path.display().to_string(), source },
+            e => format_err(path, format!("cannot encode PNG: {e}")),
+        })
     })
 }
 

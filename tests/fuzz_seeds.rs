@@ -132,7 +132,10 @@ fn safetensors_header_seeds_and_mutations() {
         let section = &d[h.data_start as usize..];
         for e in &h.entries {
             let [b, end] = e.data_offsets;
-            assert_eq!(tensor_from_bytes(&section[b as usize..end as usize], &e.shape, e.kind).unwrap().size(), e.shape);
+            assert_eq!(
+                tensor_from_bytes(&section[b as usize..end as usize], &e.shape, e.kind).unwrap().size(),
+                e.shape
+            );
         }
     });
 }

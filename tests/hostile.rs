@@ -209,9 +209,11 @@ fn baseline() -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("many.safetensors");
         let names: Vec<String> = (0..4000).map(|i| format!("layer{i}.some.long.parameter.name.weight")).collect();
-        let tensors: Vec<(&str, &str, &[u64], &[u8])> = names.iter().map(|n| (n.as_str(), "U8", &[1u64][..], &[0u8][..])).collect();
+        let tensors: Vec<(&str, &str, &[u64], &[u8])> =
+            names.iter().map(|n| (n.as_str(), "U8", &[1u64][..], &[0u8][..])).collect();
         std::fs::write(&f, safetensors(&tensors)).unwrap();
-        let mut child = Command::new(BIN).arg("inspect").arg(&f).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child =
+            Command::new(BIN).arg("inspect").arg(&f).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let status = format!("/proc/{}/status", child.id());
         let peak = || -> Option<u64> {
             let s = std::fs::read_to_string(&status).ok()?;
@@ -258,7 +260,10 @@ fn check(case: &Case) -> Vec<u8> {
     match &case.expect {
         Expect::Fail(want, needles) => {
             assert_eq!(code, *want, "{ctx}: exit status {code}, expected {want}; stderr: {err_s}");
-            assert!(err_s.ends_with('\n') && err_s.matches('\n').count() == 1, "{ctx}: stderr is not one line: {err_s:?}");
+            assert!(
+                err_s.ends_with('\n') && err_s.matches('\n').count() == 1,
+                "{ctx}: stderr is not one line: {err_s:?}"
+            );
             assert!(err_s.starts_with("tchvision: error: "), "{ctx}: {err_s}");
             let line = err_s.trim_end_matches('\n');
             assert!(!line.chars().any(char::is_control), "{ctx}: control characters in {line:?}");
@@ -311,7 +316,10 @@ fn safetensors(tensors: &[(&str, &str, &[u64], &[u8])]) -> Vec<u8> {
         );
         off += data.len();
     }
-    safetensors_raw(&serde_json::Value::Object(header).to_string(), &tensors.iter().flat_map(|t| t.3.to_vec()).collect::<Vec<u8>>())
+    safetensors_raw(
+        &serde_json::Value::Object(header).to_string(),
+        &tensors.iter().flat_map(|t| t.3.to_vec()).collect::<Vec<u8>>(),
+    )
 }
 
 fn safetensors_raw(header: &str, data: &[u8]) -> Vec<u8> {
@@ -515,8 +523,18 @@ fn npy_headers_that_lie_are_refused() {
             vec![0u8; 8],
             vec!["overflows"],
         ),
-        ("npy_negative_dim", "{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 2), }", vec![], vec!["dimension -3"]),
-        ("npy_object_array", "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", vec![0u8; 16], vec!["object array"]),
+        (
+            "npy_negative_dim",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 2), }",
+            vec![],
+            vec!["dimension -3"],
+        ),
+        (
+            "npy_object_array",
+            "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+            vec![0u8; 16],
+            vec!["object array"],
+        ),
         ("npy_eval_me", "{'descr': __import__('os').system('true'), }", vec![], vec!["bad .npy header"]),
         ("npy_missing_keys", "{'descr': '<f4'}", vec![0u8; 4], vec!["needs the keys"]),
     ] {
@@ -581,16 +599,38 @@ fn unpickler_bombs_are_refused_by_the_budget() {
             .op(&[0x89])
             .op(b"NtRs");
     }
-    cases.push(inspect("memoized_string_in_persistent_ids", p.stop(), false, &[], Expect::Fail(1, vec!["resource budget"])));
+    cases.push(inspect(
+        "memoized_string_in_persistent_ids",
+        p.stop(),
+        false,
+        &[],
+        Expect::Fail(1, vec!["resource budget"]),
+    ));
     // `_codecs.encode` on one memoized 64 KiB string, 5000 times, the results kept in a list.
-    let mut p = P::new().op(b"}").str("k").op(b"]").str(&big[..64 << 10]).put(0).op(b"0").global("_codecs", "encode").put(1).op(b"0");
+    let mut p = P::new()
+        .op(b"}")
+        .str("k")
+        .op(b"]")
+        .str(&big[..64 << 10])
+        .put(0)
+        .op(b"0")
+        .global("_codecs", "encode")
+        .put(1)
+        .op(b"0");
     for _ in 0..5000 {
         p = p.get(1).get(0).str("latin1").op(b"\x86Ra");
     }
-    cases.push(inspect("codecs_on_memoized_string", p.op(b"s").stop(), false, &[], Expect::Fail(1, vec!["resource budget"])));
+    cases.push(inspect(
+        "codecs_on_memoized_string",
+        p.op(b"s").stop(),
+        false,
+        &[],
+        Expect::Fail(1, vec!["resource budget"]),
+    ));
     // A deflated data.pkl that inflates to 48 MB of NONE and EMPTY_TUPLE opcodes (a stack of
     // 48 M values), in a repeated 64-byte pattern that deflates about 150 to 1.
-    let pattern: Vec<u8> = (0..64u32).map(|i| if i.wrapping_mul(2654435761) >> 31 == 0 { b'N' } else { b')' }).collect();
+    let pattern: Vec<u8> =
+        (0..64u32).map(|i| if i.wrapping_mul(2654435761) >> 31 == 0 { b'N' } else { b')' }).collect();
     let mut pkl = vec![0x80, 2];
     while pkl.len() < 48 << 20 {
         pkl.extend_from_slice(&pattern);
@@ -609,7 +649,13 @@ fn unpickler_bombs_are_refused_by_the_budget() {
     for i in 0..20_000 {
         p = p.int(i).get(0);
     }
-    cases.push(inspect("shared_big_dict", p.op(b"u").stop(), false, &[], Expect::Ok(vec!["0 tensors", "20001 other entries"])));
+    cases.push(inspect(
+        "shared_big_dict",
+        p.op(b"u").stop(),
+        false,
+        &[],
+        Expect::Ok(vec!["0 tensors", "20001 other entries"]),
+    ));
     // A legacy file whose protocol version is 1002: the message says 1002, not Int(1002).
     let d = case_dir(r, "legacy_version");
     let mut legacy = P::new().op(&[0x8a, 10]).op(&0x1950A86A20F9469CFC6Cu128.to_le_bytes()[..10]).stop();
@@ -629,7 +675,13 @@ fn views_that_would_materialise_gigabytes_are_refused() {
     // A [2^19, 1024] view with strides [0, 1] of 1024 floats: 4 KiB that convert would write as
     // 2 GiB.
     let storage = f32s(&vec![1.5; 1024]);
-    let pkl = P::new().global("collections", "OrderedDict").op(b")R").str("w").tensor("0", 1024, &[1 << 19, 1024], &[0, 1]).op(b"s").stop();
+    let pkl = P::new()
+        .global("collections", "OrderedDict")
+        .op(b")R")
+        .str("w")
+        .tensor("0", 1024, &[1 << 19, 1024], &[0, 1])
+        .op(b"s")
+        .stop();
     let file = pth(&pkl, false, &[("0", &storage)]);
     for (name, out) in [("zero_stride_to_safetensors", "out.safetensors"), ("zero_stride_to_pth", "out.pth")] {
         let d = case_dir(r, name);
@@ -663,7 +715,12 @@ fn views_that_would_materialise_gigabytes_are_refused() {
         .stop();
     let d = case_dir(r, "overflowing_view_inspect");
     let f = write(&d, "x.pth", &pth(&pkl, false, &[("0", &storage)]));
-    cases.push(Case::new("overflowing_view_inspect", &d, &[&"inspect", &f], Expect::Fail(1, vec!["more elements than a tensor can hold"])));
+    cases.push(Case::new(
+        "overflowing_view_inspect",
+        &d,
+        &[&"inspect", &f],
+        Expect::Fail(1, vec!["more elements than a tensor can hold"]),
+    ));
     // 2^62 elements (a valid view) whose 2^64 bytes overflow: inspect says so instead of wrapping.
     let pkl = P::new()
         .global("collections", "OrderedDict")
@@ -674,10 +731,21 @@ fn views_that_would_materialise_gigabytes_are_refused() {
         .stop();
     let d = case_dir(r, "overflowing_bytes_inspect");
     let f = write(&d, "x.pth", &pth(&pkl, false, &[("0", &storage)]));
-    cases.push(Case::new("overflowing_bytes_inspect", &d, &[&"inspect", &f], Expect::Ok(vec!["overflow", "more than 2^64"])));
+    cases.push(Case::new(
+        "overflowing_bytes_inspect",
+        &d,
+        &[&"inspect", &f],
+        Expect::Ok(vec!["overflow", "more than 2^64"]),
+    ));
     // One 64 KiB storage shared by 5000 entries: 320 MB of copies from a 100 KB file.
     let storage = f32s(&vec![0.25; 16384]);
-    let mut p = P::new().global("collections", "OrderedDict").op(b")R").op(b"(").str("t0").tensor("0", 16384, &[16384], &[1]).put(0);
+    let mut p = P::new()
+        .global("collections", "OrderedDict")
+        .op(b")R")
+        .op(b"(")
+        .str("t0")
+        .tensor("0", 16384, &[16384], &[1])
+        .put(0);
     for i in 1..5000 {
         p = p.str(&format!("t{i}")).get(0);
     }
@@ -729,7 +797,12 @@ fn outputs_never_overwrite_inputs_and_arguments_are_checked_first() {
     ));
     let d = case_dir(r, "convert_onto_itself");
     let f = write(&d, "x.safetensors", &small);
-    cases.push(Case::new("convert_onto_itself", &d, &[&"convert", &f, &d.join("./x.safetensors")], Expect::Fail(2, vec!["refusing to overwrite an input"])));
+    cases.push(Case::new(
+        "convert_onto_itself",
+        &d,
+        &[&"convert", &f, &d.join("./x.safetensors")],
+        Expect::Fail(2, vec!["refusing to overwrite an input"]),
+    ));
     let d = case_dir(r, "run_output_is_input");
     let f = write(&d, "x.safetensors", &small);
     cases.push(Case::new(
@@ -813,7 +886,12 @@ fn wrong_successes_are_errors_and_odd_files_are_refused() {
     // A file with tensors, none of which is a resnet18 key: nothing loads, exit 1 after the report.
     let d = case_dir(r, "load_nothing");
     let f = write(&d, "x.safetensors", &safetensors(&[("backbone.w", "F32", &[2], &f32s(&[1.0, 2.0]))]));
-    cases.push(Case::new("load_nothing", &d, &[&"load", &"resnet18", &f, &"--device", &"cpu"], Expect::Fail(1, vec!["nothing was loaded"])));
+    cases.push(Case::new(
+        "load_nothing",
+        &d,
+        &[&"load", &"resnet18", &f, &"--device", &"cpu"],
+        Expect::Fail(1, vec!["nothing was loaded"]),
+    ));
     let d = case_dir(r, "topk_zero");
     let img = write(&d, "photo.png", &png(40, 30));
     cases.push(Case::new(
@@ -829,7 +907,12 @@ fn wrong_successes_are_errors_and_odd_files_are_refused() {
         ("input_size_three", "--input-size=1,2,3", "two numbers"),
     ] {
         let d = case_dir(r, name);
-        cases.push(Case::new(name, &d, &[&"summary", &"resnet18", &size, &"--device", &"cpu"], Expect::Fail(2, vec![needle])));
+        cases.push(Case::new(
+            name,
+            &d,
+            &[&"summary", &"resnet18", &size, &"--device", &"cpu"],
+            Expect::Fail(2, vec![needle]),
+        ));
     }
     // A FIFO without a writer: refused at once, not waited on.
     let d = case_dir(r, "fifo_inputs");
@@ -837,21 +920,36 @@ fn wrong_successes_are_errors_and_odd_files_are_refused() {
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: mkfifo with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    cases.push(Case::new("fifo_inspect", &d, &[&"inspect", &fifo], Expect::Fail(1, vec!["FIFO", "not a regular file"])));
+    cases.push(Case::new(
+        "fifo_inspect",
+        &d,
+        &[&"inspect", &fifo],
+        Expect::Fail(1, vec!["FIFO", "not a regular file"]),
+    ));
     cases.push(Case::new(
         "fifo_run_input",
         &d,
         &[&"run", &"resnet18", &"--device", &"cpu", &"--input", &fifo, &"--output", &d.join("o.safetensors")],
         Expect::Fail(1, vec!["FIFO"]),
     ));
-    cases.push(Case::new("fifo_load", &d, &[&"load", &"resnet18", &fifo, &"--device", &"cpu"], Expect::Fail(1, vec!["FIFO"])));
+    cases.push(Case::new(
+        "fifo_load",
+        &d,
+        &[&"load", &"resnet18", &fifo, &"--device", &"cpu"],
+        Expect::Fail(1, vec!["FIFO"]),
+    ));
     cases.push(Case::new(
         "fifo_image",
         &d,
         &[&"detect", &"yolo_v1", &fifo, &"--device", &"cpu", &"--out", &d.join("o")],
         Expect::Fail(1, vec!["FIFO"]),
     ));
-    cases.push(Case::new("device_input", &d, &[&"inspect", &"/dev/zero"], Expect::Fail(1, vec!["a device, not a regular file"])));
+    cases.push(Case::new(
+        "device_input",
+        &d,
+        &[&"inspect", &"/dev/zero"],
+        Expect::Fail(1, vec!["a device, not a regular file"]),
+    ));
     cases.push(Case::new("folder_input", &d, &[&"inspect", &d], Expect::Fail(1, vec!["a folder, not a file"])));
     for c in &cases {
         check(c);
@@ -859,13 +957,27 @@ fn wrong_successes_are_errors_and_odd_files_are_refused() {
     let d = case_dir(r, "folder_output");
     std::fs::create_dir(d.join("taken.pth")).unwrap();
     let s = write(&d, "s.safetensors", &safetensors(&[("a", "F32", &[1], &[0; 4])]));
-    check(&Case::new("folder_output", &d, &[&"convert", &s, &d.join("taken.pth")], Expect::Fail(1, vec!["exists and is a folder"])));
+    check(&Case::new(
+        "folder_output",
+        &d,
+        &[&"convert", &s, &d.join("taken.pth")],
+        Expect::Fail(1, vec!["exists and is a folder"]),
+    ));
     // `run --output x.pth` writes PyTorch's zip format, as its name says.
     let d = case_dir(r, "run_output_pth");
-    let x = write(&d, "x.npy", &npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", &f32s(&vec![0.5; 3072])));
+    let x = write(
+        &d,
+        "x.npy",
+        &npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 32, 32), }", &f32s(&vec![0.5; 3072])),
+    );
     check(
-        &Case::new("run_output_pth", &d, &[&"run", &"resnet18", &"--device", &"cpu", &"--input", &x, &"--output", &d.join("y.pth")], Expect::Ok(vec!["(zip)"]))
-            .allow("y.pth"),
+        &Case::new(
+            "run_output_pth",
+            &d,
+            &[&"run", &"resnet18", &"--device", &"cpu", &"--input", &x, &"--output", &d.join("y.pth")],
+            Expect::Ok(vec!["(zip)"]),
+        )
+        .allow("y.pth"),
     );
     assert!(std::fs::read(d.join("y.pth")).unwrap().starts_with(b"PK\x03\x04"));
 }
@@ -877,10 +989,27 @@ fn stdout_closed_or_full_and_messages_in_plain_words() {
     let mut cases = Vec::new();
     let d = case_dir(r, "stdout");
     let f = write(&d, "x.safetensors", &safetensors(&[("a", "F32", &[2], &f32s(&[1.0, 2.0]))]));
-    cases.push(Case::new("closed_pipe_summary", &d, &[&"summary", &"resnet18", &"--device", &"cpu"], Expect::Ok(vec![])).stdout(Stdout::ClosedPipe));
-    cases.push(Case::new("closed_pipe_inspect_json", &d, &[&"inspect", &f, &"--json"], Expect::Ok(vec![])).stdout(Stdout::ClosedPipe));
-    cases.push(Case::new("full_disk_summary", &d, &[&"summary", &"resnet18", &"--device", &"cpu"], Expect::Fail(1, vec!["No space left on device"])).stdout(Stdout::Full));
-    cases.push(Case::new("full_disk_inspect", &d, &[&"inspect", &f], Expect::Fail(1, vec!["No space left on device"])).stdout(Stdout::Full));
+    cases.push(
+        Case::new("closed_pipe_summary", &d, &[&"summary", &"resnet18", &"--device", &"cpu"], Expect::Ok(vec![]))
+            .stdout(Stdout::ClosedPipe),
+    );
+    cases.push(
+        Case::new("closed_pipe_inspect_json", &d, &[&"inspect", &f, &"--json"], Expect::Ok(vec![]))
+            .stdout(Stdout::ClosedPipe),
+    );
+    cases.push(
+        Case::new(
+            "full_disk_summary",
+            &d,
+            &[&"summary", &"resnet18", &"--device", &"cpu"],
+            Expect::Fail(1, vec!["No space left on device"]),
+        )
+        .stdout(Stdout::Full),
+    );
+    cases.push(
+        Case::new("full_disk_inspect", &d, &[&"inspect", &f], Expect::Fail(1, vec!["No space left on device"]))
+            .stdout(Stdout::Full),
+    );
     // A key longer than a format width may be (65 535): printed, not a panic.
     let d = case_dir(r, "long_key");
     let key = "k".repeat(70_000);
@@ -891,9 +1020,13 @@ fn stdout_closed_or_full_and_messages_in_plain_words() {
     let d = case_dir(r, "control_chars");
     let evil = "a\u{1b}[31mred\nline\u{7}";
     let f = write(&d, "x.safetensors", &safetensors(&[(evil, "F32", &[1], &[0; 4])]));
-    let out = check(&Case::new("control_chars_table", &d, &[&"inspect", &f], Expect::Ok(vec!["a\\x1b[31mred\\nline\\x07"])));
+    let out =
+        check(&Case::new("control_chars_table", &d, &[&"inspect", &f], Expect::Ok(vec!["a\\x1b[31mred\\nline\\x07"])));
     assert!(!out.contains(&0x1b) && !out.contains(&7), "raw control characters on stdout");
-    let bad = safetensors_raw(&format!("{{\"{}\":{{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,4]}}}}", "a\\u001b[2Jb\\nc"), &[0; 4]);
+    let bad = safetensors_raw(
+        &format!("{{\"{}\":{{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,4]}}}}", "a\\u001b[2Jb\\nc"),
+        &[0; 4],
+    );
     let f = write(&d, "y.safetensors", &bad);
     cases.push(Case::new("control_chars_error", &d, &[&"inspect", &f], Expect::Fail(1, vec!["a\\x1b[2Jb\\nc"])));
     // JSON values in safetensors messages are JSON, not Rust's `Number(…)`.
@@ -903,7 +1036,12 @@ fn stdout_closed_or_full_and_messages_in_plain_words() {
     // An unknown model: the cut list says how many there are and where to see them all.
     // An unknown model is named with the choices (a list over 40 is cut with its count and
     // `tchvision list --json`, as the node list above).
-    cases.push(Case::new("unknown_model", &d, &[&"summary", &"resnet5000", &"--device", &"cpu"], Expect::Fail(1, vec!["resnet5000", "resnet18"])));
+    cases.push(Case::new(
+        "unknown_model",
+        &d,
+        &[&"summary", &"resnet5000", &"--device", &"cpu"],
+        Expect::Fail(1, vec!["resnet5000", "resnet18"]),
+    ));
     for c in &cases {
         check(c);
     }

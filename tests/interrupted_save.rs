@@ -26,7 +26,11 @@ fn big_safetensors(path: &Path, n: usize) {
 }
 
 fn temps(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains(".tmp-")).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect()
 }
 
 fn convert(src: &Path, dst: &Path) -> Child {

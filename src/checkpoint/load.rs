@@ -351,17 +351,27 @@ impl fmt::Display for LoadReport {
             )?;
         }
         if let Some(h) = self.prefix_hint() {
-            let fp =
-                if h.file_prefix.is_empty() { "nothing".to_string() } else { format!("`{}`", printable(&h.file_prefix)) };
-            let mp =
-                if h.model_prefix.is_empty() { "nothing".to_string() } else { format!("`{}`", printable(&h.model_prefix)) };
+            let fp = if h.file_prefix.is_empty() {
+                "nothing".to_string()
+            } else {
+                format!("`{}`", printable(&h.file_prefix))
+            };
+            let mp = if h.model_prefix.is_empty() {
+                "nothing".to_string()
+            } else {
+                format!("`{}`", printable(&h.model_prefix))
+            };
             writeln!(
                 f,
                 "WARNING: {} file keys differ from model keys only by a prefix: the file has {fp} where the \
                  model has {mp} in front (file `{}` vs model `{}`). Load with {}.",
                 h.matches,
-                printable(self.unexpected.iter().find(|u| u.starts_with(&h.file_prefix)).map(String::as_str).unwrap_or("")),
-                printable(self.missing.iter().find(|m| m.starts_with(&h.model_prefix)).map(String::as_str).unwrap_or("")),
+                printable(
+                    self.unexpected.iter().find(|u| u.starts_with(&h.file_prefix)).map(String::as_str).unwrap_or("")
+                ),
+                printable(
+                    self.missing.iter().find(|m| m.starts_with(&h.model_prefix)).map(String::as_str).unwrap_or("")
+                ),
                 printable(&h.advice())
             )?;
         }
@@ -387,7 +397,12 @@ impl fmt::Display for LoadReport {
                 writeln!(f, "    {}", printable(it))?;
             }
             if items.len() > SHOW {
-                writeln!(f, "    … and {} more (the JSON report, `--json`, lists all {})", items.len() - SHOW, items.len())?;
+                writeln!(
+                    f,
+                    "    … and {} more (the JSON report, `--json`, lists all {})",
+                    items.len() - SHOW,
+                    items.len()
+                )?;
             }
             Ok(())
         };

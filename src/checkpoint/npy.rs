@@ -246,10 +246,15 @@ pub fn parse_header(path: &str, bytes: &[u8], file_len: u64) -> Result<NpyHeader
             let b = bytes.get(8..12).ok_or_else(|| bad(path, "truncated .npy header"))?;
             (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
         }
-        major => return Err(bad(path, format!("unsupported .npy format version {major}.{} (1.0 to 3.0 are)", version.1))),
+        major => {
+            return Err(bad(path, format!("unsupported .npy format version {major}.{} (1.0 to 3.0 are)", version.1)))
+        }
     };
     if header_len > MAX_HEADER_LEN {
-        return Err(bad(path, format!("the .npy header claims {header_len} bytes, more than the {MAX_HEADER_LEN} accepted")));
+        return Err(bad(
+            path,
+            format!("the .npy header claims {header_len} bytes, more than the {MAX_HEADER_LEN} accepted"),
+        ));
     }
     let data_start = at + header_len;
     if data_start as u64 > file_len || data_start > bytes.len() {
@@ -288,7 +293,8 @@ pub fn parse_header(path: &str, bytes: &[u8], file_len: u64) -> Result<NpyHeader
             .ok()
             .filter(|&d| d <= i64::MAX as u64)
             .ok_or_else(|| bad(path, format!("bad .npy header: dimension {d} in `shape`")))?;
-        numel = numel.checked_mul(d).ok_or_else(|| bad(path, "bad .npy header: the shape's element count overflows"))?;
+        numel =
+            numel.checked_mul(d).ok_or_else(|| bad(path, "bad .npy header: the shape's element count overflows"))?;
         dims.push(d as i64);
     }
     let data_len = numel
@@ -377,19 +383,19 @@ mod tests {
     #[test]
     fn reads_little_and_big_endian_and_fortran_order() {
         let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let t = read_npy_bytes(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &data), "t")
-            .unwrap();
+        let t =
+            read_npy_bytes(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", &data), "t").unwrap();
         assert_eq!(Vec::<f32>::try_from(t.flatten(0, -1)).unwrap(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         let be: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_be_bytes()).collect();
         let t = read_npy_bytes(&npy("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", &be), "t").unwrap();
         assert_eq!(Vec::<f32>::try_from(t).unwrap(), [1.0, 2.0]);
         // Column-major [[1, 3, 5], [2, 4, 6]].
-        let t =
-            read_npy_bytes(&npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", &data), "t").unwrap();
+        let t = read_npy_bytes(&npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", &data), "t").unwrap();
         assert_eq!(t.size(), [2, 3]);
         assert_eq!(Vec::<f32>::try_from(t.flatten(0, -1)).unwrap(), [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
-        let t = read_npy_bytes(&npy("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", &7i64.to_le_bytes()), "t")
-            .unwrap();
+        let t =
+            read_npy_bytes(&npy("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", &7i64.to_le_bytes()), "t")
+                .unwrap();
         assert_eq!(t.size(), Vec::<i64>::new());
         assert_eq!(t.int64_value(&[]), 7);
     }

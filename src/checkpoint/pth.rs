@@ -604,7 +604,10 @@ fn parse_zip<'a>(bytes: &'a [u8], path: &str, budget: &mut Budget) -> Result<Par
                 let shown: String = String::from_utf8_lossy(other).chars().take(40).collect();
                 return Err(fmt_err(
                     path,
-                    format!("the byteorder record says `{}`, expected `little` or `big`", crate::error::printable(&shown)),
+                    format!(
+                        "the byteorder record says `{}`, expected `little` or `big`",
+                        crate::error::printable(&shown)
+                    ),
                 ));
             }
         },
@@ -951,8 +954,9 @@ fn has_tensor(arena: &Arena, dict: &Value, seen: &mut HashMap<ObjId, bool>) -> b
     if let Some(&known) = seen.get(id) {
         return known;
     }
-    let found =
-        arena.dict(dict).is_some_and(|(_, d)| d.items().iter().any(|(_, v)| matches!(arena.get(v), Some(Obj::Tensor(_)))));
+    let found = arena
+        .dict(dict)
+        .is_some_and(|(_, d)| d.items().iter().any(|(_, v)| matches!(arena.get(v), Some(Obj::Tensor(_)))));
     seen.insert(*id, found);
     found
 }
@@ -1012,7 +1016,8 @@ fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str)
     }
     if !has_tensor(arena, root, &mut seen) {
         // No tensor at the top: a single dict of tensors there is the state dict (`ema`, …).
-        let nested: Vec<&(Value, Value)> = top.items().iter().filter(|(_, v)| has_tensor(arena, v, &mut seen)).collect();
+        let nested: Vec<&(Value, Value)> =
+            top.items().iter().filter(|(_, v)| has_tensor(arena, v, &mut seen)).collect();
         if let [(Value::Str(k), v)] = nested.as_slice() {
             return Ok((v, Some(k.to_string()), others(k)));
         }

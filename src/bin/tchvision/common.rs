@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tchvision::checkpoint::files;
 use tch::{nn::VarStore, Device};
+use tchvision::checkpoint::files;
 use tchvision::checkpoint::{self, LoadOptions, LoadReport, ReadOptions};
 use tchvision::imageio::Preprocess;
 use tchvision::models::registry::{create_model, Model, ModelOptions};
@@ -69,7 +69,6 @@ impl WeightsArg {
         let Some(spec) = &self.weights else { return Ok(None) };
         Ok(Some(resolve_weights(arch, spec, &self.weights_dir)?))
     }
-
 }
 
 /// Resolves `--weights` for `arch`.

@@ -67,11 +67,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(w) => {
             let report = load_detector_weights(model.as_ref(), w, device)?;
             if !report.is_complete() {
-                let _ = writeln!(std::io::stderr(), "tchvision: note: {}: {}", w.display(), printable(&report.summary()));
+                let _ =
+                    writeln!(std::io::stderr(), "tchvision: note: {}: {}", w.display(), printable(&report.summary()));
             }
         }
         None => {
-            let _ = writeln!(std::io::stderr(), "tchvision: note: no --weights given: {} has random weights", args.arch);
+            let _ =
+                writeln!(std::io::stderr(), "tchvision: note: no --weights given: {} has random weights", args.arch);
         }
     }
     let results = detect_images(model.as_ref(), &args.images, args.conf, args.iou, &args.out)?;

@@ -62,7 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for node in &args.nodes {
         let png = args.out.join(format!("{}.png", node.replace('.', "_")));
         if let Some(i) = pngs.iter().position(|p| *p == png) {
-            return Err(usage(format!("--nodes: `{}` and `{node}` would both be written to {}", args.nodes[i], png.display())));
+            return Err(usage(format!(
+                "--nodes: `{}` and `{node}` would both be written to {}",
+                args.nodes[i],
+                png.display()
+            )));
         }
         let mut inputs: Vec<&Path> = vec![&args.image];
         if let Some(w) = &w {

@@ -101,7 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else if report.file_len() == report.dropped.len() {
             format!("--drop dropped all {} of the file's keys", report.file_len())
         } else {
-            format!("none of the file's {} keys matches a model key (see the report)", report.file_len() - report.dropped.len())
+            format!(
+                "none of the file's {} keys matches a model key (see the report)",
+                report.file_len() - report.dropped.len()
+            )
         };
         anyhow::bail!("nothing was loaded from {} into {}: {why}", args.file.display(), args.arch);
     }

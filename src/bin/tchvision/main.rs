@@ -85,7 +85,8 @@ fn main() -> ExitCode {
         Command::Detect(args) => detect::run(args),
     };
     // What is still buffered must reach stdout too: a full disk is an error here as anywhere.
-    let result = result.and_then(|()| std::io::stdout().flush().map_err(|e| anyhow::Error::new(e).context("writing the output")));
+    let result = result
+        .and_then(|()| std::io::stdout().flush().map_err(|e| anyhow::Error::new(e).context("writing the output")));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `tchvision inspect big.pth | head` closes our stdout early: not an error.

@@ -13,7 +13,9 @@ use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, check_inputs, load_strict, preprocess_for, print_json, progress, usage, DeviceArg, WeightsArg};
+use crate::common::{
+    build, check_inputs, load_strict, preprocess_for, print_json, progress, usage, DeviceArg, WeightsArg,
+};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]

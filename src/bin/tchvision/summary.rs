@@ -6,9 +6,9 @@ use std::io::Write;
 
 use serde::Serialize;
 use tch::{Kind, Tensor};
+use tchvision::error::shape_str;
 use tchvision::models::features::NodeOutputs;
 use tchvision::models::registry::list_models;
-use tchvision::error::shape_str;
 use tchvision::nn::ModuleExt;
 
 use crate::common::{build, input_size, print_json, DeviceArg};
