@@ -220,20 +220,26 @@ fn baseline() -> u64 {
             let line = s.lines().find(|l| l.starts_with("VmPeak:"))?;
             Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
         };
-        // The output (about 250 KB) cannot all fit the pipe: once the peak stops growing, the
-        // child is blocked writing, past its setup.
-        let (mut last, mut same) = (0, 0);
+        // The output (about 250 KB) cannot all fit the pipe: once the pipe is full, the child
+        // is past its setup, blocked writing the listing.
+        let fd = std::os::unix::io::AsRawFd::as_raw_fd(child.stdout.as_ref().unwrap());
         let start = Instant::now();
-        while same < 10 && start.elapsed() < TIMEOUT {
-            std::thread::sleep(Duration::from_millis(50));
-            let p = peak().unwrap_or(last);
-            same = if p == last { same + 1 } else { 0 };
-            last = p;
+        loop {
+            let mut pending: libc::c_int = 0;
+            // SAFETY: FIONREAD on our end of the pipe, into a c_int.
+            unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) };
+            if pending >= 60_000 {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "the baseline probe exited early");
+            assert!(start.elapsed() < TIMEOUT, "the baseline probe never filled its stdout");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(child.try_wait().unwrap().is_none(), "the baseline probe should be blocked on its stdout");
+        let last = peak().unwrap_or(0);
         let _ = child.kill();
         let _ = child.wait();
         assert!(last > 0, "no VmPeak in {status}");
+        println!("address-space baseline: {} MiB", last >> 20);
         last
     })
 }
