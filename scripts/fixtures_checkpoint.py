@@ -145,6 +145,66 @@ def save_cuda_tagged(obj, path, **kw):
         torch.serialization.location_tag = real
 
 
+class _Storage:
+    """A storage as a GPU machine's torch pickled it: its class and device are written by hand."""
+
+    def __init__(self, key, cls, location, data):
+        self.key, self.cls, self.location, self.data = key, cls, location, data
+
+
+class _Tensor:
+    """A tensor as torch pickles it: `_rebuild_tensor_v2(storage, offset, size, stride, False, {})`."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args)
+
+
+def make_legacy_cuda(path):
+    """A legacy-format (pre-1.6, non-zip) checkpoint of CUDA tensors, written byte by byte as
+    torch's _legacy_save writes one on a GPU machine, but by hand (no GPU needed): the storages are
+    persistent ids ('storage', torch.cuda.<Type>Storage, key, 'cuda:N', numel, None), as older
+    torch named the storage class of a CUDA tensor, on two devices; then the sorted storage keys
+    and each storage as an int64 element count and its raw little-endian bytes."""
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(6, generator=g)
+    idx = torch.arange(5, dtype=torch.int64) * 3 - 4
+    h = torch.randn(4, generator=g).half()
+    s0 = _Storage("0", torch.cuda.FloatStorage, "cuda:0", w)
+    s1 = _Storage("1", torch.cuda.LongStorage, "cuda:1", idx)
+    s2 = _Storage("2", torch.cuda.HalfStorage, "cuda:0", h)
+    sd = collections.OrderedDict(
+        weight=_Tensor(s0, 0, [3, 2], [2, 1]),
+        weight_t=_Tensor(s0, 0, [2, 3], [1, 2]),  # a view of the same storage
+        tail=_Tensor(s0, 4, [2], [1]),
+        idx=_Tensor(s1, 0, [5], [1]),
+        half=_Tensor(s2, 0, [2, 2], [2, 1]),
+    )
+    storages = {}
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _Storage):
+                storages[obj.key] = obj
+                return ("storage", obj.cls, obj.key, obj.location, obj.data.numel(), None)
+            return None
+
+    f = io.BytesIO()
+    pickle.dump(0x1950A86A20F9469CFC6C, f, protocol=2)  # torch.serialization.MAGIC_NUMBER
+    pickle.dump(1001, f, protocol=2)  # PROTOCOL_VERSION
+    pickle.dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 8}}, f, protocol=2)
+    Pickler(f, protocol=2).dump(sd)
+    keys = sorted(storages)
+    pickle.dump(keys, f, protocol=2)
+    for k in keys:
+        data = storages[k].data
+        f.write(struct.pack("<q", data.numel()))
+        f.write(data.contiguous().view(torch.uint8).numpy().tobytes())
+    Path(path).write_bytes(f.getvalue())
+
+
 def make_tar(path, sd):
     """A checkpoint in the tar format of PyTorch < 0.4 (torch/serialization.py's legacy_load
     reads it): members sys_info, pickle, tensors, storages."""
@@ -278,6 +338,24 @@ def main(outdir):
         raw = zipfile.ZipFile(p).read(f"cuda_{fmt}/data.pkl") if fmt == "zip" else p.read_bytes()
         assert b"cuda:0" in raw and b"cpu" not in raw
         record(out, f"cuda_{fmt}", fmt, load_oracle(p))
+    cuda_files = ["cuda_zip", "cuda_legacy"]
+    # Written by hand as a GPU machine's torch wrote it (torch.cuda.*Storage classes, two GPUs),
+    # read back by torch.load(weights_only=True, map_location="cpu").
+    make_legacy_cuda(out / "cuda_legacy_hand.pth")
+    raw = (out / "cuda_legacy_hand.pth").read_bytes()
+    assert b"torch.cuda" in raw and b"FloatStorage" in raw and b"cuda:1" in raw and b"cpu" not in raw
+    hand = load_oracle(out / "cuda_legacy_hand.pth")
+    assert hand["weight_t"].untyped_storage().data_ptr() == hand["weight"].untyped_storage().data_ptr()
+    record(out, "cuda_legacy_hand", "legacy", hand)
+    cuda_files.append("cuda_legacy_hand")
+    # And by torch itself from tensors on a GPU, where there is one.
+    if torch.cuda.is_available():
+        real = collections.OrderedDict(w=torch.randn(3, 2, device="cuda"), b=torch.arange(4, device="cuda"))
+        for fmt in ["zip", "legacy"]:
+            torch.save(real, out / f"cuda_real_{fmt}.pth", _use_new_zipfile_serialization=(fmt == "zip"))
+            record(out, f"cuda_real_{fmt}", fmt, load_oracle(out / f"cuda_real_{fmt}.pth"))
+            cuda_files.append(f"cuda_real_{fmt}")
+    (out / "cuda_files.json").write_text(json.dumps(cuda_files))
 
     # The tar format of PyTorch < 0.4, checked by torch's own (unrestricted) tar reader.
     g = torch.Generator().manual_seed(1)

@@ -1,5 +1,6 @@
 """Fixtures for the model CLI and image preprocessing tests (outdir/cli/), made by torchvision."""
 import json
+import math
 
 import numpy as np
 import torch
@@ -62,14 +63,28 @@ def main(outdir):
             pre[f"{name.replace('.', '_')}_preset_{resize}"] = preset(img).contiguous()
     save_file(pre, str(out / "preprocess.safetensors"))
 
-    # predict: torchvision's top-5 on chelsea.png with the float path (the same numbers tchvision
-    # computes) — probabilities for the comparison.
+    # predict: torchvision's top-5 on chelsea.png, preprocessed by the weights' own preset
+    # (ResNet18_Weights.IMAGENET1K_V1.transforms(): resize 256 and crop 224 on the uint8 image,
+    # then scale and normalise), not by a rewrite of tchvision's float path. The probabilities of
+    # every class are kept, with the margins between the top-5 and the next.
     img = decode_image(str(IMAGES / "chelsea.png"), mode=torchvision.io.ImageReadMode.RGB)
+    preset = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()
     with torch.no_grad():
-        probs = model(float_preprocess(img, 256, 224).unsqueeze(0)).softmax(-1)[0]
-    p, i = probs.topk(5)
+        probs = model(preset(img).unsqueeze(0)).softmax(-1)[0]
+    p, i = probs.topk(6)
     from torchvision.models._meta import _IMAGENET_CATEGORIES as cats
-    json.dump({"top5_index": i.tolist(), "top5_prob": p.tolist(), "top5_label": [cats[k] for k in i.tolist()]}, open(out / "predict_expected.json", "w"))
+    json.dump(
+        {
+            "preset": repr(preset),
+            "top5_index": i[:5].tolist(),
+            "top5_prob": p[:5].tolist(),
+            "top5_label": [cats[k] for k in i[:5].tolist()],
+            "sixth_prob": float(p[5]),
+        },
+        open(out / "predict_expected.json", "w"),
+        indent=1,
+    )
+    save_file({"probs": probs.contiguous()}, str(out / "predict_probs.safetensors"))
 
     # Images in other modes for the decoder: grayscale PNG, RGBA PNG, a JPEG; and their RGB
     # decoding by PIL's convert("RGB").
@@ -86,18 +101,29 @@ def main(outdir):
     }, str(out / "modes_expected.safetensors"))
     (out / "empty.png").write_bytes(b"")
 
-    # torchvision's published weights for the ResNet family, as its Weights enums describe them.
+    # torchvision's published weights for every classification model, as its Weights enums
+    # describe them.
     from torchvision.models import get_model_weights
+    from torchvision.transforms import InterpolationMode
     table = []
-    for arch in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-                 "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]:
+    for arch in sorted(torchvision.models.list_models(module=torchvision.models)):
         enum = get_model_weights(arch)
         for w in enum:
             t = w.transforms()
             m = w.meta["_metrics"]["ImageNet-1K"]
+            cats = w.meta["categories"]  # None for VGG-16's IMAGENET1K_FEATURES (its acc is NaN)
+            acc = [None if math.isnan(a) else a for a in (m["acc@1"], m["acc@5"])]
             table.append({"arch": arch, "name": w.name, "file": w.url.rsplit("/", 1)[1],
-                          "num_params": w.meta["num_params"], "acc1": m["acc@1"], "acc5": m["acc@5"],
+                          "num_params": w.meta["num_params"], "acc1": acc[0], "acc5": acc[1],
+                          "gflops": w.meta["_ops"], "file_size_mb": w.meta["_file_size"],
                           "resize_size": t.resize_size[0], "crop_size": t.crop_size[0],
-                          "default": enum.DEFAULT == w, "categories": len(w.meta["categories"])})
+                          "interpolation": "bicubic" if t.interpolation == InterpolationMode.BICUBIC else
+                          "bilinear" if t.interpolation == InterpolationMode.BILINEAR else str(t.interpolation),
+                          "mean": list(t.mean), "std": list(t.std),
+                          "default": enum.DEFAULT == w, "categories": None if cats is None else len(cats)})
     json.dump(table, open(out / "published_weights.json", "w"), indent=1)
+    # Parameter counts of builder variants the CLI tests build with --option.
+    counts = {"mobilenet_v2_width_0_5": torchvision.models.mobilenet_v2(width_mult=0.5)}
+    json.dump({k: sum(p.numel() for p in m.parameters()) for k, m in counts.items()},
+              open(out / "num_params.json", "w"))
     (out / "not_an_image.png").write_bytes(b"this is not a PNG file at all")

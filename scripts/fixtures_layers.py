@@ -7,7 +7,11 @@ tests/seed.rs):
   class names, named_children, named_parameters, named_buffers, state_dict: names, shapes,
   dtypes, order; the order `apply` visits), its weights ("<case>/state/<key>"), inputs and
   outputs in train mode (each call right after `torch.manual_seed`, so Dropout is reproducible)
-  and eval mode, and for BatchNorm the state after two training steps.
+  and eval mode, and for BatchNorm the state after two training steps. And gradients: from the
+  stored state, in train mode, after the seed of step 0, `y = layer(input0)` and
+  `y.backward(upstream)` for a random `upstream` ("<case>/upstream"): the input's gradient
+  ("<case>/grad/input") and each parameter's ("<case>/grad/<param>"), listed in the case's
+  "grads"; "manifest" lists every case name.
 * init.json + init.safetensors: calculate_gain's table (and its errors), torch.nn.init's output
   after `torch.manual_seed` for each function, the default init of Conv2d/Linear after a seed,
   and the tutorial's recipes applied after a seed.
@@ -17,6 +21,7 @@ tests/seed.rs):
   and, for a loaded-weights parity test, the conv part's state dict (BatchNorm statistics
   randomised), small tiles that the two Linear weights repeat, and the outputs for a fixed input.
 """
+import copy
 import json
 import math
 import warnings
@@ -283,6 +288,7 @@ def write_layers(d):
             randomise(m)
         for k, v in m.state_dict().items():
             store(tensors, f"{name}/state/{k}", v)
+        fresh = copy.deepcopy(m)  # the stored state, for the gradients below
         xs = []
         m.train()
         for s in range(c["steps"]):
@@ -302,6 +308,20 @@ def write_layers(d):
         store(tensors, f"{name}/eval", y)
         y2 = m(xs[0])
         assert torch.equal(y, y2)
+        # Gradients, train mode, from the stored state, for the same input and seed as step 0.
+        fresh.train()
+        x = xs[0].clone().requires_grad_(True)
+        torch.manual_seed(1000 + 10 * i)
+        y = fresh(x)
+        upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(5000 + i))
+        y.backward(upstream)
+        store(tensors, f"{name}/upstream", upstream)
+        store(tensors, f"{name}/grad/input", x.grad)
+        grads = []
+        for k, p in fresh.named_parameters():
+            assert p.grad is not None, f"{name}: {k} has no gradient"
+            store(tensors, f"{name}/grad/{k}", p.grad)
+            grads.append(k)
         cases.append(
             {
                 "name": name,
@@ -309,6 +329,7 @@ def write_layers(d):
                 "steps": c["steps"],
                 "seeds": [1000 + 10 * i + s for s in range(c["steps"])],
                 "structure": structure(m),
+                "grads": grads,
                 # parameters/buffers of the freshly built layer equal to torch's defaults
                 "default_state": {
                     k: {"all_equal": float(v.flatten()[0]) if v.numel() and bool((v == v.flatten()[0]).all()) else None}
@@ -318,6 +339,7 @@ def write_layers(d):
         )
     save_file(tensors, str(d / "cases.safetensors"))
     (d / "cases.json").write_text(json.dumps(cases, indent=1))
+    (d / "manifest.json").write_text(json.dumps({"cases": [c["name"] for c in cases]}, indent=1))
 
 
 # ---------------------------------------------------------------------------------------------

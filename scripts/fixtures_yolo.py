@@ -14,9 +14,11 @@
   coordinates (exact IoU ties with the thresholds, equal scores) and on a larger float set
   (torchvision's per-class path), for several IoU thresholds.
 * iou.safetensors: torchvision.ops.box_iou on random boxes.
-* loss.json + loss.safetensors: the YOLO-v1 loss computed by a loop-by-loop Python reference of
-  the paper's equation (3) with the rules documented in src/detection/loss.rs, on random
-  predictions and per-image boxes.
+* loss.json + loss.safetensors: the YOLO-v1 loss of a reference written here from the paper's
+  equation (3), vectorised (`yolo_loss_eq3`; the choices the paper leaves open are stated once,
+  in CHOICES), first checked on the hand-computed cases of tests/detection.rs ("hand"), then run
+  on random predictions and per-image boxes: the terms ("cases") and the gradient of the total
+  with respect to the predictions ("grad_<case>").
 """
 import json
 import math
@@ -169,77 +171,136 @@ def parity_input(side):
 
 
 # ---------------------------------------------------------------------------------------------
-# The loss, cell by cell (src/detection/loss.rs documents the rules).
+# The loss: equation (3) of the paper (Redmon et al. 2016, §2.2), vectorised over the batch, the
+# S×S cells and the B predictors, written from the paper and not from src/detection/loss.rs:
+#
+#   λcoord Σ_i Σ_j 1obj_ij [(x_i − x̂_i)² + (y_i − ŷ_i)²]
+# + λcoord Σ_i Σ_j 1obj_ij [(√w_i − √ŵ_i)² + (√h_i − √ĥ_i)²]
+# + Σ_i Σ_j 1obj_ij (C_i − Ĉ_i)² + λnoobj Σ_i Σ_j 1noobj_ij (C_i − Ĉ_i)²
+# + Σ_i 1obj_i Σ_c (p_i(c) − p̂_i(c))²
+#
+# What the paper says: an object belongs to the cell its centre falls in; x, y are the centre
+# relative to the cell, w, h relative to the image; the network predicts √w, √h (so that small
+# deviations in small boxes matter more); the predictor "responsible" for an object is the one with
+# the highest current IoU with it; the confidence should equal the IoU with the truth; λcoord 5,
+# λnoobj 0.5; a sum-squared error on raw outputs. Where the paper is silent, the choices, stated
+# here once (tests/detection.rs checks that src/detection/loss.rs makes the same):
+CHOICES = {
+    "cell": "floor(centre * S), a centre on the right or bottom edge in the last cell",
+    "one_object_per_cell": "when several centres fall in one cell, the first object listed is used",
+    "responsible_ties": "equal highest IoUs: the lowest predictor index",
+    "responsible_no_overlap": "every IoU 0: the predictor nearest in (cx, cy, w, h), image units, Euclidean (darknet)",
+    "noobj": "1noobj_ij = 1 for every predictor not responsible, also the other predictors of an object's cell",
+    "confidence_target": "the responsible predictor's IoU, without gradient (conf_iou=False: 1)",
+    "degenerate_boxes": "a box with a negative side has area 0",
+    "sqrt_wh_false": "the net predicts w, h: sign(w) * sqrt(|w| + 1e-6) is compared with sqrt(w_true)",
+    "batch": "summed over the batch, not averaged",
+}
 
 
-def iou_xyxy(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    area = lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])
+def _cells(targets, S, C, N):
+    """Per cell: object flag, the truth box (cx, cy, w, h) in image units, the one-hot class."""
+    flat = [(n, *o) for n, objs in enumerate(targets) for o in objs]
+    obj = torch.zeros(N, S, S, dtype=torch.bool)
+    box = torch.zeros(N, S, S, 4, dtype=torch.float64)
+    cls = torch.zeros(N, S, S, C, dtype=torch.float64)
+    if not flat:
+        return obj, box, cls
+    t = torch.tensor([[n, x1, y1, x2, y2, c] for n, x1, y1, x2, y2, c in flat], dtype=torch.float64)
+    n, c = t[:, 0].long(), t[:, 5].long()
+    cx, cy = (t[:, 1] + t[:, 3]) / 2, (t[:, 2] + t[:, 4]) / 2
+    col = (cx * S).floor().long().clamp(max=S - 1)
+    row = (cy * S).floor().long().clamp(max=S - 1)
+    key = (n * S + row) * S + col
+    i = torch.arange(len(flat))
+    first = ~((key[:, None] == key[None, :]) & (i[None, :] < i[:, None])).any(1)
+    n, row, col, c = n[first], row[first], col[first], c[first]
+    obj[n, row, col] = True
+    box[n, row, col] = torch.stack([cx[first], cy[first], (t[:, 3] - t[:, 1])[first], (t[:, 4] - t[:, 2])[first]], 1)
+    cls[n, row, col, c] = 1.0
+    return obj, box, cls
+
+
+def _iou(a, b):
+    """Elementwise IoU of (cx, cy, w, h) boxes; negative sides count as area 0."""
+    lo = torch.maximum(a[..., :2] - a[..., 2:] / 2, b[..., :2] - b[..., 2:] / 2)
+    hi = torch.minimum(a[..., :2] + a[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2)
+    inter = (hi - lo).clamp(min=0).prod(-1)
+    area = lambda r: r[..., 2].clamp(min=0) * r[..., 3].clamp(min=0)
     union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
+    return torch.where(union > 0, inter / union, torch.zeros_like(union))
 
 
-def cxcywh_to_xyxy(c):
-    return [c[0] - c[2] / 2, c[1] - c[3] / 2, c[0] + c[2] / 2, c[1] + c[3] / 2]
-
-
-def reference_loss(pred, targets, S, B, C, sqrt_wh=True, l_coord=5.0, l_noobj=0.5, conf_iou=True):
-    """pred: float64 [N, S, S, B*5+C]; targets: per image a list of (x1, y1, x2, y2, cls)."""
-    terms = {"coord": 0.0, "object": 0.0, "no_object": 0.0, "class": 0.0}
+def yolo_loss_eq3(pred, targets, S, B, C, sqrt_wh=True, l_coord=5.0, l_noobj=0.5, conf_iou=True):
+    """pred: [N, S, S, B*5+C] (float64, may require grad); targets: per image a list of
+    (x1, y1, x2, y2, class) relative to the image. Returns the terms and their total."""
     N = pred.shape[0]
-    for n in range(N):
-        cell_obj = {}
-        for x1, y1, x2, y2, cls in targets[n]:
-            cx, cy = (x1 + x2) / 2 * S, (y1 + y2) / 2 * S
-            col, row = min(int(math.floor(cx)), S - 1), min(int(math.floor(cy)), S - 1)
-            if (row, col) in cell_obj:
-                continue  # the first object of a cell wins
-            cell_obj[(row, col)] = (cx - col, cy - row, x2 - x1, y2 - y1, cls)
-        for row in range(S):
-            for col in range(S):
-                p = pred[n, row, col].tolist()
-                obj = cell_obj.get((row, col))
-                resp = -1
-                ious = [0.0] * B
-                if obj is not None:
-                    tx, ty, tw, th, cls = obj
-                    tbox = [(col + tx) / S, (row + ty) / S, tw, th]
-                    boxes = []
-                    for b in range(B):
-                        x, y, w, h = p[5 * b : 5 * b + 4]
-                        if sqrt_wh:
-                            w, h = w * w, h * h
-                        boxes.append([(col + x) / S, (row + y) / S, w, h])
-                    ious = [iou_xyxy(cxcywh_to_xyxy(bx), cxcywh_to_xyxy(tbox)) for bx in boxes]
-                    if max(ious) > 0:
-                        resp = max(range(B), key=lambda b: (ious[b], -b))
-                    else:
-                        d = [math.sqrt(sum((bx[i] - tbox[i]) ** 2 for i in range(4))) for bx in boxes]
-                        resp = min(range(B), key=lambda b: (d[b], b))
-                for b in range(B):
-                    x, y, w, h, c = p[5 * b : 5 * b + 5]
-                    if b == resp:
-                        tx, ty, tw, th, cls = obj
-                        if sqrt_wh:
-                            sw, sh = w, h
-                        else:
-                            sgn = lambda v: (v > 0) - (v < 0)
-                            sw = sgn(w) * math.sqrt(abs(w) + 1e-6)
-                            sh = sgn(h) * math.sqrt(abs(h) + 1e-6)
-                        terms["coord"] += l_coord * ((x - tx) ** 2 + (y - ty) ** 2)
-                        terms["coord"] += l_coord * ((sw - math.sqrt(tw)) ** 2 + (sh - math.sqrt(th)) ** 2)
-                        target = ious[b] if conf_iou else 1.0
-                        terms["object"] += (c - target) ** 2
-                    else:
-                        terms["no_object"] += l_noobj * c * c
-                if obj is not None:
-                    cls = obj[4]
-                    for k in range(C):
-                        terms["class"] += (p[5 * B + k] - (1.0 if k == cls else 0.0)) ** 2
-    terms["total"] = terms["coord"] + terms["object"] + terms["no_object"] + terms["class"]
-    return terms
+    obj, tbox, tcls = _cells(targets, S, C, N)
+    p = pred[..., : 5 * B].reshape(N, S, S, B, 5)
+    x, y, w, h, conf = p.unbind(-1)
+    grid = torch.arange(S, dtype=torch.float64)
+    # Predicted boxes in image units (for the IoU and the "responsible" choice: no gradient).
+    with torch.no_grad():
+        pw, ph = (w * w, h * h) if sqrt_wh else (w, h)
+        pbox = torch.stack([(grid.view(1, 1, S, 1) + x) / S, (grid.view(1, S, 1, 1) + y) / S, pw, ph], -1)
+        truth = tbox.unsqueeze(3).expand_as(pbox)
+        iou = _iou(pbox, truth)  # [N, S, S, B]
+        nearest = (pbox - truth).pow(2).sum(-1).sqrt().argmin(-1)  # first minimum
+        best = torch.where(iou.amax(-1) > 0, iou.argmax(-1), nearest)  # argmax: first maximum
+        resp = torch.nn.functional.one_hot(best, B).to(torch.float64) * obj.unsqueeze(-1)
+    noobj = 1.0 - resp
+    # Targets relative to the cell.
+    col = grid.view(1, 1, S)
+    row = grid.view(1, S, 1)
+    tx = (tbox[..., 0] * S - col).unsqueeze(-1)
+    ty = (tbox[..., 1] * S - row).unsqueeze(-1)
+    sw, sh = (w, h) if sqrt_wh else (torch.sign(w) * (w.abs() + 1e-6).sqrt(), torch.sign(h) * (h.abs() + 1e-6).sqrt())
+    tsw, tsh = tbox[..., 2].clamp(min=0).sqrt().unsqueeze(-1), tbox[..., 3].clamp(min=0).sqrt().unsqueeze(-1)
+    coord = l_coord * (resp * ((x - tx) ** 2 + (y - ty) ** 2 + (sw - tsw) ** 2 + (sh - tsh) ** 2)).sum()
+    target_conf = iou if conf_iou else torch.ones_like(iou)
+    object_ = (resp * (conf - target_conf) ** 2).sum()
+    no_object = l_noobj * (noobj * conf**2).sum()
+    class_ = (obj.unsqueeze(-1) * (pred[..., 5 * B :] - tcls) ** 2).sum()
+    total = coord + object_ + no_object + class_
+    return {"total": total, "coord": coord, "object": object_, "no_object": no_object, "class": class_}
+
+
+def _floats(terms):
+    return {k: float(v.detach()) for k, v in terms.items()}
+
+
+def hand_cases():
+    """The hand-computed cases of tests/detection.rs, and their values worked out by hand there
+    (the reference must reproduce them before it is used as an oracle)."""
+    cases = {}
+    # One object [0, 0, 0.5, 0.5], class 1, S = 2, B = 2, C = 2: box 1 (IoU 0.5184) responsible.
+    pred = torch.zeros(1, 2, 2, 12, dtype=torch.float64)
+    pred[0, 0, 0, 0:5] = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.8], dtype=torch.float64)
+    pred[0, 0, 0, 5:10] = torch.tensor([0.5, 0.5, 0.6, 0.6, 0.3], dtype=torch.float64)
+    pred[0, 0, 0, 10], pred[0, 0, 0, 11] = 0.1, 0.7
+    pred[0, 1, 1, 0:5] = torch.tensor([0.3, 0.9, 0.7, 0.2, 0.2], dtype=torch.float64)
+    pred[0, 1, 0, 10] = 0.9
+    pred[0, 0, 1, 11] = 0.9
+    coord = 5.0 * 2.0 * (0.6 - math.sqrt(0.5)) ** 2
+    obj = (0.3 - 0.5184) ** 2
+    want = {"coord": coord, "object": obj, "no_object": 0.34, "class": 0.10}
+    cases["one_object"] = (pred, [[(0.0, 0.0, 0.5, 0.5, 1)]], (2, 2, 2), want)
+    # No predictor overlaps the object [0, 0, 0.1, 0.1] (C = 1): box 1 is nearer.
+    pred = torch.zeros(1, 2, 2, 11, dtype=torch.float64)
+    pred[0, 0, 0, 0:5] = torch.tensor([0.9, 0.9, 0.1, 0.1, 0.6], dtype=torch.float64)
+    pred[0, 0, 0, 5:10] = torch.tensor([0.5, 0.5, 0.1, 0.1, 0.4], dtype=torch.float64)
+    pred[0, 0, 0, 10] = 0.7
+    coord = 5.0 * (2 * 0.4**2 + 2 * (0.1 - math.sqrt(0.1)) ** 2)
+    want = {"coord": coord, "object": 0.16, "no_object": 0.18, "class": 0.09}
+    cases["no_overlap"] = (pred, [[(0.0, 0.0, 0.1, 0.1, 0)]], (2, 2, 1), want)
+    out = {}
+    for name, (pred, targets, (S, B, C), want) in cases.items():
+        got = _floats(yolo_loss_eq3(pred, targets, S, B, C))
+        want["total"] = sum(want.values())
+        for k, v in want.items():
+            assert abs(got[k] - v) < 1e-12, f"equation (3) reference, hand case {name}: {k} = {got[k]}, by hand {v}"
+        out[name] = {"terms": got, "by_hand": want}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,12 +388,18 @@ def main(outdir):
         ],
         [(0.70, 0.05, 0.80, 0.20, 0), (0.30, 0.60, 0.34, 0.64, 19)],
     ]
-    cases = {}
+    cases, grads = {}, {}
     for tag, kw in {
         "paper": {},
         "conf_one": {"conf_iou": False},
         "linear_wh": {"sqrt_wh": False},
     }.items():
-        cases[tag] = reference_loss(pred, targets, S, B, C, **kw)
-    save_file({"pred": pred}, str(out / "loss.safetensors"))
-    (out / "loss.json").write_text(json.dumps({"targets": targets, "cases": cases}))
+        p = pred.clone().requires_grad_(True)
+        terms = yolo_loss_eq3(p, targets, S, B, C, **kw)
+        terms["total"].backward()
+        cases[tag] = _floats(terms)
+        grads[f"grad_{tag}"] = p.grad
+    save_file({"pred": pred, **grads}, str(out / "loss.safetensors"))
+    (out / "loss.json").write_text(
+        json.dumps({"targets": targets, "cases": cases, "hand": hand_cases(), "choices": CHOICES}, indent=1)
+    )

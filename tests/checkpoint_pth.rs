@@ -157,9 +157,20 @@ fn nested_checkpoints_find_the_state_dict() {
     assert!(err.to_string().contains("nope") && err.to_string().contains("ema"), "{err}");
 }
 
+/// CUDA checkpoints: torch.save with a patched location tag (zip, legacy), a legacy file written
+/// by hand as a GPU machine's torch wrote it (`torch.cuda.FloatStorage`, `cuda:0` and `cuda:1`),
+/// and, when the fixtures were made on a GPU machine, files torch saved from CUDA tensors.
 #[test]
 fn cuda_tagged_storages_load_on_the_requested_device() {
-    for name in ["cuda_zip", "cuda_legacy"] {
+    let names = common::strings(&common::json("checkpoint/cuda_files.json"));
+    assert!(names.iter().any(|n| n == "cuda_legacy_hand"), "{names:?}");
+    let raw = std::fs::read(common::fixture("checkpoint/cuda_legacy_hand.pth")).unwrap();
+    let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"torch.cuda") && has(b"FloatStorage") && has(b"cuda:1"), "a GPU machine's storage classes");
+    let mut covered = Vec::new();
+    for name in &names {
+        let name = name.as_str();
+        covered.push(name);
         let ck = read_fixture(name, &ReadOptions::default());
         assert!(ck.tensors.iter().all(|(_, t)| t.device() == Device::Cpu));
         check_against_torch(name, &ck);
@@ -171,12 +182,15 @@ fn cuda_tagged_storages_load_on_the_requested_device() {
             common::skip(&format!("{name}: CUDA is not available, the load onto cuda:0 is not tried"));
         }
     }
+    common::assert_covered("CUDA checkpoints", covered, &names);
 }
 
 #[test]
 fn hostile_pickles_are_refused_naming_the_global() {
     let hostile = common::json("checkpoint/hostile.json");
+    let mut covered = Vec::new();
     for (file, global) in hostile.as_object().unwrap() {
+        covered.push(file.clone());
         let path = common::fixture(&format!("checkpoint/{file}"));
         match read_pth(&path, &ReadOptions::default()) {
             Err(Error::ForbiddenGlobal { global: g, .. }) => assert_eq!(g, global.as_str().unwrap(), "{file}"),
@@ -184,11 +198,22 @@ fn hostile_pickles_are_refused_naming_the_global() {
             Ok(_) => panic!("{file}: hostile file accepted"),
         }
     }
+    common::assert_covered("hostile files", covered, fixture_files("hostile_"));
+}
+
+/// The names of the fixture files `checkpoint/<prefix>*.pth`, from the folder itself.
+fn fixture_files(prefix: &str) -> Vec<String> {
+    std::fs::read_dir(common::fixtures().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".pth"))
+        .collect()
 }
 
 #[test]
 fn corrupt_files_give_errors() {
     let corrupt = common::json("checkpoint/corrupt.json");
+    common::assert_covered("corrupt files", common::strings(&corrupt), fixture_files("corrupt_"));
     for file in corrupt.as_array().unwrap() {
         let file = file.as_str().unwrap();
         let path = common::fixture(&format!("checkpoint/{file}"));
@@ -312,6 +337,137 @@ fn fuzz_smoke_mutated_fixtures_never_panic() {
     }
     println!("fuzz smoke: {ok} read, {errs} refused, slowest {slowest:?}, total {:?}", start.elapsed());
     assert!(errs > 0 && ok > 0);
+}
+
+/// The records of a zip whose records are stored (uncompressed), from its central directory:
+/// (name, bytes), in order. Enough for torch's zip checkpoints; panics on anything else.
+fn zip_records(z: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let u16_at = |i: usize| u16::from_le_bytes([z[i], z[i + 1]]) as usize;
+    let u32_at = |i: usize| u32::from_le_bytes([z[i], z[i + 1], z[i + 2], z[i + 3]]) as usize;
+    let eocd = (0..=z.len() - 22).rev().find(|&i| z[i..i + 4] == *b"PK\x05\x06").expect("end of central directory");
+    let (count, mut at) = (u16_at(eocd + 10), u32_at(eocd + 16));
+    let mut out = Vec::new();
+    for _ in 0..count {
+        assert_eq!(z[at..at + 4], *b"PK\x01\x02", "central directory entry");
+        assert_eq!(u16_at(at + 10), 0, "stored records only");
+        let (size, name_len, extra, comment) = (u32_at(at + 20), u16_at(at + 28), u16_at(at + 30), u16_at(at + 32));
+        let name = String::from_utf8(z[at + 46..at + 46 + name_len].to_vec()).unwrap();
+        let local = u32_at(at + 42);
+        let data = local + 30 + u16_at(local + 26) + u16_at(local + 28);
+        out.push((name, z[data..data + size].to_vec()));
+        at += 46 + name_len + extra + comment;
+    }
+    out
+}
+
+/// A zip of stored records with correct CRC-32s and sizes (no alignment padding).
+fn zip_bytes(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in records {
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u32;
+        let header = |sig: &[u8], central: bool| {
+            let mut h = sig.to_vec();
+            if central {
+                h.extend(20u16.to_le_bytes()); // version made by
+            }
+            h.extend(20u16.to_le_bytes()); // version needed
+            h.extend([0u8; 6]); // flags, method (stored), time
+            h.extend([0u8; 2]); // date
+            h.extend(crc.to_le_bytes());
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((name.len() as u16).to_le_bytes());
+            h.extend(0u16.to_le_bytes()); // extra
+            if central {
+                h.extend([0u8; 6]); // comment length, disk, internal attributes
+                h.extend([0u8; 4]); // external attributes
+                h.extend(offset.to_le_bytes());
+            }
+            h.extend(name.as_bytes());
+            h
+        };
+        out.extend(header(b"PK\x03\x04", false));
+        out.extend(data);
+        central.extend(header(b"PK\x01\x02", true));
+    }
+    let cd_offset = out.len() as u32;
+    out.extend(&central);
+    out.extend(b"PK\x05\x06");
+    out.extend([0u8; 4]);
+    out.extend((records.len() as u16).to_le_bytes());
+    out.extend((records.len() as u16).to_le_bytes());
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
+/// The stable form of the `unpickle` fuzz target: the pickles of the zip fixtures, mutated
+/// directly (the mutated whole files of the test above mostly stop at the zip's CRC-32), fed
+/// to the unpickler alone (with the fuzz target's persistent-load hook) and, inside a zip with
+/// correct CRC-32s, to the whole reader. Neither may panic or take long; the reader's errors are
+/// the pickle's, never a CRC mismatch.
+#[test]
+fn fuzz_smoke_mutated_pickles_reach_the_unpickler() {
+    use tchvision::checkpoint::pickle::{self, Obj, StorageRef};
+    let seeds =
+        ["full_zip_p2", "full_zip_p5", "model_zip", "nested_state_dict", "params_zip", "big_endian_zip", "cuda_zip"];
+    let mut sources = Vec::new();
+    for s in seeds {
+        let file = std::fs::read(common::fixture(&format!("checkpoint/{s}.pth"))).unwrap();
+        let records = zip_records(&file);
+        let pkl = records.iter().position(|(n, _)| n.ends_with("/data.pkl")).expect("data.pkl");
+        // Re-zipped unchanged, the file reads as the original: what changes below is the pickle.
+        let again = read_pth_bytes(&zip_bytes(&records), &ReadOptions::default()).unwrap();
+        let orig = read_pth_bytes(&file, &ReadOptions::default()).unwrap();
+        assert_eq!(again.keys().collect::<Vec<_>>(), orig.keys().collect::<Vec<_>>(), "{s}: re-zipped");
+        for ((k, a), (_, b)) in again.tensors.iter().zip(&orig.tensors) {
+            assert_eq!(bytes(a), bytes(b), "{s}: {k} re-zipped");
+        }
+        sources.push((s, records, pkl));
+    }
+    let mut hook = |arena: &mut pickle::Arena, _pid: pickle::Value| -> tchvision::Result<pickle::Value> {
+        let dtype = DType::from_name("float32").expect("float32 is a dtype");
+        let storage = StorageRef { key: "0".into(), dtype, location: "cpu".into(), numel: 16, view_offset: 0 };
+        Ok(arena.add(Obj::Storage(std::rc::Rc::new(storage))))
+    };
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let (mut alone, mut read_ok, mut read_err, mut slowest) = ([0usize; 2], 0, 0, Duration::ZERO);
+    for i in 0..3000 {
+        let (seed, records, pkl) = &sources[i % sources.len()];
+        let data = mutate(&mut rng, &records[*pkl].1);
+        let t0 = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| pickle::load(&data, "<smoke>", &mut hook).is_ok())) {
+            Ok(ok) => alone[ok as usize] += 1,
+            Err(_) => panic!("unpickling mutation {i} of {seed}'s pickle panicked: {data:?}"),
+        }
+        let mut rec = records.clone();
+        rec[*pkl].1 = data;
+        let z = zip_bytes(&rec);
+        match catch_unwind(AssertUnwindSafe(|| read_pth_bytes(&z, &ReadOptions::default()).map(|c| c.tensors.len()))) {
+            Ok(Ok(_)) => read_ok += 1,
+            Ok(Err(e)) => {
+                let msg = e.to_string();
+                assert!(!msg.to_ascii_lowercase().contains("crc"), "mutation {i} of {seed}: a CRC error: {msg}");
+                read_err += 1;
+            }
+            Err(_) => {
+                let dump = std::env::temp_dir().join(format!("checkpoint_pth_pickle_fuzz_{i}.pth"));
+                std::fs::write(&dump, &z).unwrap();
+                panic!("reading mutation {i} of {seed}'s pickle panicked (saved to {})", dump.display());
+            }
+        }
+        let took = t0.elapsed();
+        slowest = slowest.max(took);
+        assert!(took < Duration::from_secs(5), "mutation {i} of {seed} took {took:?}");
+    }
+    println!(
+        "pickle fuzz smoke: unpickler {} ok / {} refused; reader {read_ok} ok / {read_err} refused; slowest {slowest:?}",
+        alone[1], alone[0]
+    );
+    // Both outcomes happen at both levels: the mutations reach the unpickler's logic.
+    assert!(alone[0] > 0 && alone[1] > 0 && read_ok > 0 && read_err > 0);
 }
 
 #[test]

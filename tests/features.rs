@@ -12,11 +12,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::{FeatureInfo, NodeOutputs};
 use tchvision::models::fpn::FeaturePyramidNetwork;
-use tchvision::models::registry::{create_model, Model, ModelOptions};
 use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::create_model;
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;
@@ -72,6 +73,8 @@ fn resnet50_nodes_equal_create_feature_extractor() {
     let (logits, got) = net.forward_nodes(&out(&o, "x193"), false, &nodes).unwrap();
     common::assert_close("resnet50 logits", &logits, &out(&o, "resnet50.logits.x193"), RTOL, ATOL);
     assert_eq!(got.len(), nodes.len());
+    // The nodes asked are every node torchvision's outputs hold.
+    common::assert_covered("resnet50 nodes", &nodes, o.keys().filter_map(|k| k.strip_prefix("resnet50.node.")));
     for ((name, t), want) in got.iter().zip(&nodes) {
         assert_eq!(name, want, "outputs come in the order asked");
         common::assert_close(
@@ -106,6 +109,7 @@ fn resnet18_nodes_equal_create_feature_extractor_through_dyn_model() {
     let nodes = strings(&st["r18_nodes"]);
     let (logits, got) = m.forward_nodes(&out(&o, "x224"), false, &nodes).unwrap();
     common::assert_close("resnet18 logits", &logits, &out(&o, "resnet18.logits.x224"), RTOL, ATOL);
+    common::assert_covered("resnet18 nodes", got.iter().map(|(n, _)| n), &nodes);
     for (name, t) in &got {
         common::assert_close(
             &format!("resnet18 node {name}"),
@@ -200,12 +204,14 @@ fn fpn_matches_torchvision() {
     // structure: keys, shapes, dtypes in order, named_modules with classes
     let ours: Vec<Value> = fpn.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), "float32"])).collect();
     assert_eq!(&ours, st["fpn"]["state_dict"].as_array().unwrap());
-    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, st["fpn"]["modules"].as_array().unwrap());
 
     common::copy_state(&fpn, &o, "fpn.state.");
     // on torchvision's resnet50 features
     let got = fpn.forward_maps(&fpn_inputs(&o)).unwrap();
+    let levels: Vec<&str> = o.keys().filter_map(|k| k.strip_prefix("fpn.out.")).collect();
+    common::assert_covered("FPN outputs", got.iter().map(|(n, _)| n), &levels);
     for (name, t) in &got {
         common::assert_close(&format!("fpn {name}"), t, &out(&o, &format!("fpn.out.{name}")), RTOL, ATOL);
     }
@@ -215,7 +221,9 @@ fn fpn_matches_torchvision() {
     let maps: Vec<(String, Tensor)> = stages.into_iter().skip(1).map(|(i, t)| (i.module, t)).collect();
     let fpn2 = FeaturePyramidNetwork::for_stages(&(vs.root() / "fpn2"), &Model::feature_info(&net)[1..], 64).unwrap();
     common::copy_state(&fpn2, &o, "fpn.state.");
-    for (name, t) in fpn2.forward_maps(&maps).unwrap() {
+    let got2 = fpn2.forward_maps(&maps).unwrap();
+    common::assert_covered("resnet50 → FPN outputs", got2.iter().map(|(n, _)| n), &levels);
+    for (name, t) in got2 {
         common::assert_close(&format!("resnet50 → fpn {name}"), &t, &out(&o, &format!("fpn.out.{name}")), RTOL, ATOL);
     }
     assert!(fpn.forward_maps(&fpn_inputs(&o)[1..]).is_err(), "wrong number of levels");

@@ -99,9 +99,11 @@ fn torch_gain(name: &str, param: Option<f64>) -> f64 {
 fn calculate_gain_equals_torch() {
     let _rng = common::serial();
     let g = json("layers/init.json");
+    let mut covered = Vec::new();
     for e in g["gains"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap();
         let param = e["param"].as_f64();
+        covered.push(format!("{name} {param:?}"));
         let ours = init::calculate_gain(name, param);
         match e["gain"].as_f64() {
             Some(want) => {
@@ -115,6 +117,15 @@ fn calculate_gain_equals_torch() {
             }
         }
     }
+    let names = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"];
+    let mut expected: Vec<String> = names.iter().map(|n| format!("{n} None")).collect();
+    for n in ["sigmoid", "tanh", "relu", "leaky_relu", "selu", "identity", "softmax", "Relu"] {
+        expected.push(format!("{n} None"));
+    }
+    for p in [0.2, 0.0, 5f64.sqrt()] {
+        expected.push(format!("leaky_relu {:?}", Some(p)));
+    }
+    common::assert_covered("calculate_gain cases", &covered, &expected);
 }
 
 #[test]
@@ -153,6 +164,28 @@ fn fans_follow_torch_formula() {
 // ----------------------------------------------------------------------------------------------
 // Exactly torch's numbers after the same seed.
 
+/// Every torch.nn.init run of the fixture, by key (the twins in `run_ours`).
+const RUNS: [&str; 18] = [
+    "normal",
+    "uniform",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform_default",
+    "kaiming_uniform_leaky_fan_out",
+    "kaiming_normal_relu_fan_out",
+    "kaiming_normal_selu",
+    "lecun_normal",
+    "lecun_uniform",
+    "trunc_normal",
+    "trunc_normal_default",
+    "orthogonal_wide",
+    "orthogonal_tall",
+    "orthogonal_conv",
+    "constant",
+    "zeros",
+    "ones",
+];
+
 fn run_ours(key: &str, t: &mut Tensor) -> tchvision::Result<()> {
     match key {
         "normal" => init::normal_(t, 0.5, 2.0),
@@ -185,8 +218,10 @@ fn same_seed_same_numbers_as_torch_nn_init() {
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
     let mut mismatched = Vec::new();
+    let mut covered = Vec::new();
     for r in g["runs"].as_array().unwrap() {
         let key = r["key"].as_str().unwrap();
+        covered.push(key);
         let shape: Vec<i64> = r["shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         tch::manual_seed(r["seed"].as_i64().unwrap());
         let mut x = empty(&shape);
@@ -198,6 +233,7 @@ fn same_seed_same_numbers_as_torch_nn_init() {
             mismatched.push(format!("{key} (max |diff| {d:e})"));
         }
     }
+    common::assert_covered("torch.nn.init runs", covered, RUNS);
     assert!(mismatched.is_empty(), "not bit-identical to torch.nn.init after the same seed: {mismatched:?}");
 }
 
@@ -206,8 +242,10 @@ fn default_init_draws_like_torch_after_the_same_seed() {
     let _rng = common::serial();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
+    let mut covered = Vec::new();
     for d in g["defaults"].as_array().unwrap() {
         let key = d["key"].as_str().unwrap();
+        covered.push(key);
         let vs = VarStore::new(Device::Cpu);
         let p = vs.root();
         tch::manual_seed(d["seed"].as_i64().unwrap());
@@ -231,6 +269,11 @@ fn default_init_draws_like_torch_after_the_same_seed() {
             assert!(v.equal(want), "{key}.{k}: not bit-identical to {} after the same seed", d["repr"]);
         }
     }
+    common::assert_covered(
+        "default initialisations",
+        covered,
+        ["conv_3_8_3", "conv_groups", "conv_nobias", "linear_20_7", "linear_nobias", "bn", "prelu"],
+    );
 }
 
 /// The fixture's small networks, built as scripts/fixtures_layers.py builds them.
@@ -274,8 +317,10 @@ fn recipes_draw_like_torch_after_the_same_seed() {
     let _rng = common::serial();
     let g = json("layers/init.json");
     let t = tensors("layers/init.safetensors");
+    let mut covered = Vec::new();
     for r in g["recipes"].as_array().unwrap() {
         let key = r["key"].as_str().unwrap();
+        covered.push(key);
         let vs = VarStore::new(Device::Cpu);
         tch::manual_seed(r["seed"].as_i64().unwrap());
         let net = if key.ends_with("conv_layer1") { conv_layer1(vs.root()) } else { small_net(&vs.root()) };
@@ -300,6 +345,17 @@ fn recipes_draw_like_torch_after_the_same_seed() {
             assert!(v.equal(&t[&format!("{key}/after/{k}")]), "{key}: {k} after the recipe differs from torch's");
         }
     }
+    common::assert_covered(
+        "init recipes",
+        covered,
+        [
+            "initialize_weights",
+            "kaiming_fan_out",
+            "weights_init_kaiming_conv_layer1",
+            "weights_init_kaiming_small",
+            "weights_init_classifier_small",
+        ],
+    );
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -134,10 +134,9 @@ fn metas(v: &[(String, Tensor)]) -> Vec<Value> {
 
 /// Asserts that our module tree reports exactly what torch's does.
 fn check_structure(what: &str, m: &dyn Module, s: &Value) {
-    let modules: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let modules: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(Value::from(modules), s["modules"], "{what}: named_modules");
-    let children: Vec<Value> =
-        m.named_children().iter().map(|(n, c)| serde_json::json!([n, c.kind().name()])).collect();
+    let children: Vec<Value> = m.named_children().iter().map(|(n, c)| serde_json::json!([n, c.class_name()])).collect();
     assert_eq!(Value::from(children), s["children"], "{what}: named_children");
     assert_eq!(Value::from(metas(&m.named_parameters())), s["parameters"], "{what}: named_parameters");
     assert_eq!(Value::from(metas(&m.named_buffers())), s["buffers"], "{what}: named_buffers");
@@ -160,17 +159,11 @@ fn exact(name: &str) -> bool {
 
 #[track_caller]
 fn compare(what: &str, name: &str, ours: &Tensor, torch: &Tensor) {
-    assert_eq!(ours.kind(), torch.kind(), "{what}: dtype");
     if exact(name) {
-        assert_eq!(ours.size(), torch.size(), "{what}: shape");
-        assert!(ours.equal(torch), "{what}: not bit-identical to torch (max |diff| {})", max_diff(ours, torch));
+        common::assert_equal(what, ours, torch);
     } else {
         assert_close(what, ours, torch, 1e-5, 1e-6);
     }
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
 }
 
 #[test]
@@ -178,10 +171,13 @@ fn every_torch_case_has_a_rust_twin() {
     let _rng = common::serial();
     let cases = json("layers/cases.json");
     let vs = VarStore::new(Device::Cpu);
+    let mut names = Vec::new();
     for c in cases.as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         assert!(build(name, &(vs.root() / name)).is_some(), "no Rust builder for torch case {name}");
+        names.push(name);
     }
+    common::assert_covered("layer cases", &names, common::strings(&json("layers/manifest.json")["cases"]));
 }
 
 #[test]
@@ -189,7 +185,7 @@ fn layers_equal_torch() {
     let _rng = common::serial();
     let cases = json("layers/cases.json");
     let t = tensors("layers/cases.safetensors");
-    let mut checked = 0;
+    let mut checked = Vec::new();
     for c in cases.as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let vs = VarStore::new(Device::Cpu);
@@ -247,9 +243,77 @@ fn layers_equal_torch() {
         m.train();
         let y3 = m.try_forward_t(x, false).unwrap();
         compare(&format!("{name}: forward_t(train=false)"), name, &y3, &t[&format!("{name}/eval")]);
-        checked += 1;
+        checked.push(name.to_string());
     }
-    assert!(checked >= 50, "only {checked} cases");
+    common::assert_covered("layer cases", &checked, common::strings(&json("layers/manifest.json")["cases"]));
+}
+
+/// Every leaf layer type of `tchvision::nn` (and Sequential): the gradient test must reach each.
+const LAYER_TYPES: [&str; 21] = [
+    "Conv2d",
+    "BatchNorm2d",
+    "Linear",
+    "Dropout",
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "PReLU",
+    "SiLU",
+    "Hardswish",
+    "Hardsigmoid",
+    "GELU",
+    "Sigmoid",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "LayerNorm",
+    "GroupNorm",
+    "Identity",
+    "Flatten",
+    "Sequential",
+];
+
+/// Gradients, train mode: from torch's stored state, the same input and seed as torch's first
+/// training step, `y = layer(x)` and a backward pass of torch's upstream gradient; the gradient
+/// of the input and of every parameter equals torch's (bit-identical for the layers without
+/// reductions, as their forward). BatchNorm uses its batch statistics, Dropout the same mask.
+#[test]
+fn layer_gradients_equal_torch() {
+    let _rng = common::serial();
+    let cases = json("layers/cases.json");
+    let t = tensors("layers/cases.safetensors");
+    let mut checked = Vec::new();
+    let mut types = std::collections::BTreeSet::new();
+    for c in cases.as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let vs = VarStore::new(Device::Cpu);
+        let m = build(name, &vs.root()).unwrap_or_else(|| panic!("no builder for {name}")).unwrap();
+        let m: &dyn Module = m.as_ref();
+        common::copy_state(m, &t, &format!("{name}/state/"));
+        m.train();
+        let x = t[&format!("{name}/input0")].copy().set_requires_grad(true);
+        tch::manual_seed(c["seeds"][0].as_i64().unwrap());
+        let y = m.try_forward(&x).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let upstream = &t[&format!("{name}/upstream")];
+        assert_eq!(y.size(), upstream.size(), "{name}: output shape");
+        // d/dy of sum(y · g) is g exactly: torch's y.backward(g).
+        (&y * upstream).sum(y.kind()).backward();
+        compare(&format!("{name}: input gradient"), name, &x.grad(), &t[&format!("{name}/grad/input")]);
+        let params = m.named_parameters();
+        let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, common::strings(&c["grads"]), "{name}: the parameters torch has gradients for");
+        for (k, p) in &params {
+            let g = p.grad();
+            assert!(g.defined(), "{name}: {k} has no gradient");
+            compare(&format!("{name}: gradient of {k}"), name, &g, &t[&format!("{name}/grad/{k}")]);
+        }
+        for (_, l) in m.named_modules() {
+            types.insert(l.kind().name().to_string());
+        }
+        checked.push(name.to_string());
+    }
+    common::assert_covered("gradient cases", &checked, common::strings(&json("layers/manifest.json")["cases"]));
+    common::assert_covered("layer types with gradients checked", &types, LAYER_TYPES);
 }
 
 #[test]

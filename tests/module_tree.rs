@@ -27,9 +27,9 @@ fn metas(v: &[(String, Tensor)]) -> Value {
 
 /// Asserts that our module tree reports exactly what torch's does.
 fn check_structure(what: &str, m: &dyn Module, s: &Value) {
-    let modules: Value = m.named_modules().iter().map(|(p, m)| json!([p, m.kind().name()])).collect();
+    let modules: Value = m.named_modules().iter().map(|(p, m)| json!([p, m.class_name()])).collect();
     assert_eq!(modules, s["modules"], "{what}: named_modules (paths and class names)");
-    let children: Value = m.named_children().iter().map(|(n, c)| json!([n, c.kind().name()])).collect();
+    let children: Value = m.named_children().iter().map(|(n, c)| json!([n, c.class_name()])).collect();
     assert_eq!(children, s["children"], "{what}: named_children");
     assert_eq!(metas(&m.named_parameters()), s["parameters"], "{what}: named_parameters");
     assert_eq!(metas(&m.named_buffers()), s["buffers"], "{what}: named_buffers");
@@ -240,6 +240,12 @@ fn yolo_v1_tree_equals_torch() {
     check_var_store("Yolo_v1", &vs, &net);
     assert_eq!(net.kind().name(), "Yolo_v1");
     assert_eq!(net.num_parameters(), meta["num_parameters"].as_i64().unwrap());
+    let asked: Vec<&str> = meta["get_submodule"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap()).collect();
+    common::assert_covered(
+        "get_submodule paths",
+        &asked,
+        ["", "conv_layer1", "conv_layer1.0", "conv_layer2.1", "bridge.3", "flatten", "conn_layer1.1", "conn_layer2.0"],
+    );
     for e in meta["get_submodule"].as_array().unwrap() {
         let path = e[0].as_str().unwrap();
         assert_eq!(net.get_submodule(path).unwrap().kind().name(), e[1].as_str().unwrap(), "get_submodule({path:?})");

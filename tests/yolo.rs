@@ -3,15 +3,17 @@
 
 mod common;
 
+use common::hashed_unit;
 use std::sync::Mutex;
 
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::checkpoint::LoadOptions;
+use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1, YoloV1Config, YoloV1ResNet};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::{create_model, model_info, Model, ModelOptions};
 use tchvision::models::resnet::{ResNet, ResNetConfig};
-use tchvision::models::yolo::{create_detector, load_detector_weights, YoloV1, YoloV1Config, YoloV1ResNet};
 use tchvision::nn::{ModuleExt, ModuleKind};
+use tchvision::registry::{create_model, model_info};
 use tchvision::Error;
 
 /// The full-size networks hold an 800 MB Linear: build one at a time.
@@ -60,7 +62,7 @@ fn paper_param_count(batch_norm: bool, hidden: i64, s: i64, b: i64, c: i64) -> i
 
 fn structure_matches(what: &str, model: &dyn tchvision::nn::Module, fx: &serde_json::Value) {
     let modules: Vec<(String, String)> =
-        model.named_modules().iter().map(|(n, m)| (n.clone(), m.kind().name().to_string())).collect();
+        model.named_modules().iter().map(|(n, m)| (n.clone(), m.class_name().to_string())).collect();
     let want: Vec<(String, String)> = fx["modules"]
         .as_array()
         .unwrap()
@@ -208,6 +210,7 @@ fn nodes_and_feature_info() {
     // Each stage's reduction is what the maps show.
     let names: Vec<String> = model.feature_info().into_iter().map(|f| f.module).collect();
     let (_, maps) = model.forward_stages(&x, false).unwrap();
+    assert_eq!(maps.len(), 6, "one map per stage");
     for ((info, map), name) in maps.iter().zip(&names) {
         assert_eq!(&info.module, name);
         assert_eq!(map.size()[1], info.num_chs);
@@ -222,9 +225,13 @@ fn registry_entries() {
         assert_eq!(info.family, "yolo");
         assert_eq!(info.default_input, [448, 448]);
         assert_eq!(info.num_classes, 20);
+        let vs = VarStore::new(Device::Cpu);
+        let built = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+        assert_eq!(info.num_params, built.num_parameters(), "{name}: the registry's parameter count");
     }
     let vs = VarStore::new(Device::Cpu);
-    let err = create_model("yolo_v1", &vs.root(), &ModelOptions::default().zero_init_residual(true)).unwrap_err();
+    let err =
+        create_model("yolo_v1", &vs.root(), &ModelOptions::default().set("zero_init_residual", true)).unwrap_err();
     assert!(err.to_string().contains("zero_init_residual"), "{err}");
     assert!(matches!(create_detector("yolo_v2", &vs.root(), &YoloV1Config::paper()), Err(Error::Unknown { .. })));
 }
@@ -232,42 +239,9 @@ fn registry_entries() {
 // ----------------------------------------------------------------------------------------------
 // Numerical parity with the PyTorch definition, on weights both sides compute.
 
-/// scripts/fixtures_yolo.py's `hashed_unit`, with the same tensor operations.
-fn hashed_unit(n: i64, k: i64) -> Tensor {
-    const P: i64 = 2147483647;
-    let l = n.min(65537);
-    let i = Tensor::arange(l, (Kind::Int64, Device::Cpu));
-    let h = (i * 40503 + (k * 7919 + 12345)).remainder(P);
-    let h = (&h * &h).remainder(P);
-    let h = (h * 48271).remainder(P);
-    let base = h.to_kind(Kind::Double) / (P as f64) * 2.0 - 1.0;
-    base.repeat([(n + l - 1) / l]).narrow(0, 0, n)
-}
-
 /// scripts/fixtures_yolo.py's `fill`; returns the sum of the filled values.
 fn fill(model: &dyn tchvision::nn::Module) -> f64 {
-    let _g = tch::no_grad_guard();
-    let mut sum = 0.0;
-    for (k, (name, mut t)) in model.state_dict().into_iter().enumerate() {
-        if name.ends_with("num_batches_tracked") {
-            continue;
-        }
-        let n = t.numel() as i64;
-        let u = hashed_unit(n, k as i64);
-        let v = if t.dim() >= 2 {
-            let fan_in = n / t.size()[0];
-            u * 3f64.sqrt() * (2.0 / fan_in as f64).sqrt()
-        } else if name.ends_with("running_var") {
-            u * 0.25 + 0.75
-        } else if name.ends_with("weight") {
-            u * 0.1 + 1.0
-        } else {
-            u * 0.1
-        };
-        t.copy_(&v.reshape(t.size()).to_kind(t.kind()));
-        sum += t.to_kind(Kind::Double).sum(Kind::Double).double_value(&[]);
-    }
-    sum
+    common::hashed_fill(model).iter().map(|(_, s)| s).sum()
 }
 
 fn parity_input(side: i64) -> Tensor {
@@ -342,6 +316,10 @@ fn resnet50_state_dict_loads_into_the_backbone() {
     assert!(report.missing.iter().all(|k| !k.starts_with("backbone.")));
     assert!(!report.missing.is_empty(), "the neck and head are not in a resnet50 file");
     let sd: std::collections::HashMap<String, Tensor> = model.state_dict().into_iter().collect();
+    // Every key of torchvision's resnet50 (its structure fixture), not only ours.
+    let tv = common::json("resnet/structure.json");
+    let tv_keys = tv["models"]["resnet50"]["state_dict"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap());
+    common::assert_covered("resnet50 keys in backbone.*", file_sd.iter().map(|(k, _)| k), tv_keys);
     for (k, t) in &file_sd {
         assert!(sd[&format!("backbone.{k}")].equal(t), "{k}");
     }

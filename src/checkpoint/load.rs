@@ -30,6 +30,14 @@
 //! 3. **strip_prefix**: removed from the keys that start with it;
 //! 4. **add_prefix**: prepended to every key.
 //!
+//! Then every module of the model, in pre-order, may upgrade the entries under its prefix
+//! ([`Module::upgrade_state_dict`], torch's `_load_from_state_dict`): rename the keys of an
+//! older version of itself (torchvision's ViT `MLPBlock`: `linear_1.*` → `0.*`) or adapt a value
+//! (ViT's position embedding for another image size, listed in [`LoadReport::adapted`]).
+//! torch applies such upgrades only to entries whose `_metadata` version is older; tchvision
+//! does not read `_metadata` and applies them whenever the old key or shape is present (a
+//! file torch loads is loaded alike).
+//!
 //! A key whose final name differs from the file's is listed in [`LoadReport::renamed`].
 //!
 //! ## All or nothing
@@ -133,6 +141,22 @@ impl LoadOptions {
         self
     }
 
+    /// The model module path a module path of the file's `_metadata` becomes: `strip_prefix`
+    /// and `add_prefix` applied as to a key (`"module"` → `""` with strip_prefix `"module."`);
+    /// renames and drops, written for keys, are not applied.
+    pub fn map_module_path(&self, file_path: &str) -> String {
+        let mut key = if file_path.is_empty() { String::new() } else { format!("{file_path}.") };
+        if let Some(p) = &self.strip_prefix {
+            if let Some(rest) = key.strip_prefix(p.as_str()) {
+                key = rest.to_string();
+            }
+        }
+        if let Some(p) = &self.add_prefix {
+            key.insert_str(0, p);
+        }
+        key.trim_end_matches('.').to_string()
+    }
+
     /// The model key a file key becomes (`None`: dropped).
     pub fn map_key(&self, file_key: &str) -> Option<String> {
         if self.drop.iter().any(|r| r.is_match(file_key)) {
@@ -190,6 +214,10 @@ pub struct LoadReport {
     pub dropped: Vec<String>,
     /// File keys whose name changed through the transforms, file order.
     pub renamed: Vec<Renamed>,
+    /// Values a module's load hook reshaped to fit it ([`Module::upgrade_state_dict`]: ViT's
+    /// position embedding interpolated for another image size), file order: the model key,
+    /// the shape it now has (`model_shape`) and the file's (`file_shape`).
+    pub adapted: Vec<Mismatch>,
 }
 
 /// A prefix difference that explains many of the unmatched keys: the file's keys start with
@@ -410,6 +438,7 @@ impl fmt::Display for LoadReport {
         section(f, "unexpected (ignored)", self.unexpected.clone())?;
         section(f, "mismatched (skipped)", self.mismatched.iter().map(mismatch_str).collect())?;
         section(f, "dropped", self.dropped.clone())?;
+        section(f, "adapted by the model", self.adapted.iter().map(mismatch_str).collect())?;
         section(f, "renamed", self.renamed.iter().map(|r| format!("{} -> {}", r.from, r.to)).collect())?;
         Ok(())
     }
@@ -458,11 +487,47 @@ fn is_complex(k: Kind) -> bool {
 /// * [`Error::InvalidArgument`] when two file keys map to the same model key, or a complex
 ///   value would be loaded into a real tensor;
 /// * [`Error::Torch`] when a conversion fails.
+///
+/// The state dict has no `_metadata` here, so every module sees version `None`, as in torch
+/// for a plain dict: a BatchNorm2d's missing `num_batches_tracked` keeps the model's value (see
+/// [`load_checkpoint`]).
 pub fn load_state_dict<M: Module + ?Sized>(
     module: &M,
     tensors: Vec<(String, Tensor)>,
     opts: &LoadOptions,
 ) -> Result<LoadReport> {
+    load_versioned(module, tensors, &[], opts)
+}
+
+/// Loads a checkpoint ([`read`](super::read)) into `module` as [`load_state_dict`] does, after
+/// torch's `_load_from_state_dict` version handling with the file's `_metadata`
+/// ([`Checkpoint::versions`](super::Checkpoint::versions), module paths mapped by
+/// [`LoadOptions::map_module_path`]):
+/// * every module's [`Module::check_version`] sees the version the file records for it (`None`
+///   when it records none) and may refuse the load ([`Error::InvalidArgument`] naming the
+///   version, e.g. a version-1 MNASNet with alpha ≠ 1), before anything changes;
+/// * a BatchNorm2d whose version is `None` or below 2 (files from before torch 0.4.1) and
+///   whose `num_batches_tracked` the file lacks keeps the model's value, as torch fills it in;
+///   the key counts as loaded. (Only where the file gave that module's `running_mean`: a file
+///   whose keys match nothing still reports every key missing.)
+pub fn load_checkpoint<M: Module + ?Sized>(
+    module: &M,
+    ckpt: super::Checkpoint,
+    opts: &LoadOptions,
+) -> Result<LoadReport> {
+    load_versioned(module, ckpt.tensors, &ckpt.versions, opts)
+}
+
+fn load_versioned<M: Module + ?Sized>(
+    module: &M,
+    tensors: Vec<(String, Tensor)>,
+    versions: &[(String, i64)],
+    opts: &LoadOptions,
+) -> Result<LoadReport> {
+    let versions: HashMap<String, i64> = versions.iter().map(|(p, v)| (opts.map_module_path(p), *v)).collect();
+    for (path, m) in module.named_modules() {
+        m.check_version(versions.get(&path).copied())?;
+    }
     let model = module.state_dict();
     let index: HashMap<&str, usize> = model.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i)).collect();
 
@@ -471,11 +536,29 @@ pub fn load_state_dict<M: Module + ?Sized>(
     let mut values: Vec<Option<(String, Tensor)>> = (0..model.len()).map(|_| None).collect();
     let mut mismatched: Vec<Option<Mismatch>> = vec![None; model.len()];
     let mut source_of: HashMap<String, String> = HashMap::new();
+    let mut file_keys = Vec::new();
+    let mut entries = Vec::new();
     for (file_key, value) in tensors {
-        let Some(key) = opts.map_key(&file_key) else {
-            report.dropped.push(file_key);
-            continue;
-        };
+        match opts.map_key(&file_key) {
+            Some(key) => {
+                file_keys.push(file_key);
+                entries.push((key, value));
+            }
+            None => report.dropped.push(file_key),
+        }
+    }
+    // The modules' own upgrades (torch's `_load_from_state_dict`), parents first.
+    let file_shapes: Vec<Vec<i64>> = entries.iter().map(|(_, t)| t.size()).collect();
+    for (path, m) in module.named_modules() {
+        let prefix = if path.is_empty() { path } else { format!("{path}.") };
+        m.upgrade_state_dict(&prefix, &mut entries)?;
+    }
+    for ((key, value), file_shape) in entries.iter().zip(file_shapes) {
+        if value.size() != file_shape {
+            report.adapted.push(Mismatch { key: key.clone(), model_shape: value.size(), file_shape });
+        }
+    }
+    for (file_key, (key, value)) in file_keys.into_iter().zip(entries) {
         if let Some(other) = source_of.get(&key) {
             return Err(Error::InvalidArgument(format!(
                 "file keys `{other}` and `{file_key}` both become `{key}`; the model is unchanged"
@@ -497,11 +580,26 @@ pub fn load_state_dict<M: Module + ?Sized>(
             }
         }
     }
+    // torch's BatchNorm `_load_from_state_dict`: before version 2 there was no
+    // num_batches_tracked; a missing one keeps the module's value. Applied only where the file
+    // gave that module's running_mean, so a file that matches nothing still says so.
+    let fills_in = |key: &str, values: &[Option<(String, Tensor)>]| -> bool {
+        let (path, mean) = match key.strip_suffix(".num_batches_tracked") {
+            Some(p) => (p, format!("{p}.running_mean")),
+            None if key == "num_batches_tracked" => ("", "running_mean".to_string()),
+            None => return false,
+        };
+        let old = versions.get(path).is_none_or(|&v| v < 2);
+        let has_stats = index.get(mean.as_str()).is_some_and(|&j| values[j].is_some());
+        old && has_stats && module.get_submodule(path).is_ok_and(|m| m.kind() == crate::nn::ModuleKind::BatchNorm2d)
+    };
     for (i, (key, _)) in model.iter().enumerate() {
         if values[i].is_some() {
             report.loaded.push(key.clone());
         } else if let Some(m) = mismatched[i].take() {
             report.mismatched.push(m);
+        } else if fills_in(key, &values) {
+            report.loaded.push(key.clone());
         } else {
             report.missing.push(key.clone());
         }
@@ -564,7 +662,7 @@ pub fn load_state_dict<M: Module + ?Sized>(
 
 /// Reads a checkpoint (`.pth` in any of PyTorch's formats, or `.safetensors`; see
 /// [`read`](super::read)) with `read_opts` and loads its state dict into `module` with
-/// [`load_state_dict`]. A strict-load error names the file.
+/// [`load_checkpoint`] (its `_metadata` versions included). A strict-load error names the file.
 pub fn load_file<M: Module + ?Sized>(
     module: &M,
     path: impl AsRef<Path>,
@@ -573,7 +671,7 @@ pub fn load_file<M: Module + ?Sized>(
 ) -> Result<LoadReport> {
     let path = path.as_ref();
     let ckpt = super::read(path, read_opts)?;
-    load_state_dict(module, ckpt.tensors, opts).map_err(|e| match e {
+    load_checkpoint(module, ckpt, opts).map_err(|e| match e {
         Error::StrictLoad(s) => Error::StrictLoad(format!("{}: {s}", path.display())),
         e => e,
     })

@@ -32,7 +32,7 @@ pub mod writer;
 
 pub use load::*;
 pub use pth::{detect_format, read_pth, read_pth_bytes};
-pub use writer::{save_pth, write_pth_bytes};
+pub use writer::{save_module, save_pth, save_pth_with_versions, write_pth_bytes};
 
 use std::path::Path;
 
@@ -78,6 +78,10 @@ pub struct Checkpoint {
     /// The key under which the state dict was found (`state_dict`, `model`, …); `None` when the
     /// checkpoint is the state dict itself.
     pub state_dict_key: Option<String>,
+    /// The state dict's `_metadata` versions, in file order: for each module path (`""` for
+    /// the root) the `version` torch recorded (its class's `_version`: 2 for BatchNorm and
+    /// torchvision's MNASNet, else 1). Empty when the file has none (safetensors, a plain dict).
+    pub versions: Vec<(String, i64)>,
 }
 
 impl Checkpoint {

@@ -394,11 +394,13 @@ enum Key {
     Identity(ObjId),
 }
 
-/// A dict: its items in insertion order and an index by key.
+/// A dict: its items in insertion order and an index by key, and the instance state a `BUILD`
+/// gave it (an `OrderedDict`'s attributes, such as a state dict's `_metadata`).
 #[derive(Clone, Debug, Default)]
 pub struct Dict {
     items: Vec<(Value, Value)>,
     index: HashMap<Key, usize>,
+    state: Option<Value>,
     /// What building the items and the index cost (what a copy costs again).
     cost: u64,
 }
@@ -407,6 +409,12 @@ impl Dict {
     /// The items in insertion order.
     pub fn items(&self) -> &[(Value, Value)] {
         &self.items
+    }
+
+    /// The state of the `BUILD` applied to it, if any (for `torch.save(model.state_dict())`:
+    /// a dict `{'_metadata': OrderedDict({module_path: {'version': n}, ...})}`).
+    pub fn state(&self) -> Option<&Value> {
+        self.state.as_ref()
     }
 }
 
@@ -1146,8 +1154,15 @@ impl<'a> Unpickler<'a, '_> {
     fn build(&mut self, state: Value) -> Result<()> {
         let inst = self.top()?.clone();
         match self.arena.get(&inst) {
-            // `OrderedDict._metadata` and the like: attributes are not part of the items.
-            Some(Obj::Dict(..)) => Ok(()),
+            // `OrderedDict._metadata` and the like: attributes, kept apart from the items.
+            Some(Obj::Dict(..)) => {
+                if let Value::Obj(id) = inst {
+                    if let Some(Obj::Dict(_, d)) = self.arena.objs.get_mut(id) {
+                        d.state = Some(state);
+                    }
+                }
+                Ok(())
+            }
             // `Parameter.__setstate__` and tensor attributes: nothing tchvision keeps.
             Some(Obj::Tensor(_)) | Some(Obj::Opaque { .. }) => Ok(()),
             _ => {

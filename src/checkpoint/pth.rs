@@ -947,6 +947,33 @@ fn dict_get<'v>(arena: &'v Arena, dict: &Value, key: &str) -> Option<&'v Value> 
     d.items().iter().find(|(k, _)| matches!(k, Value::Str(s) if &**s == key)).map(|(_, v)| v)
 }
 
+/// The `version` of each module path in a state dict's `_metadata` (an `OrderedDict`
+/// attribute, restored by `BUILD`), in file order; entries without an integer version are
+/// skipped. Each entry's dict is searched once however many entries share it (linear time).
+fn metadata_versions(arena: &Arena, dict: &pickle::Dict) -> Vec<(String, i64)> {
+    let Some(meta) = dict.state().and_then(|s| dict_get(arena, s, "_metadata")) else {
+        return Vec::new();
+    };
+    let Some((_, meta)) = arena.dict(meta) else {
+        return Vec::new();
+    };
+    let mut seen: HashMap<ObjId, Option<i64>> = HashMap::new();
+    meta.items()
+        .iter()
+        .filter_map(|(k, v)| {
+            let version = |v: &Value| match dict_get(arena, v, "version") {
+                Some(Value::Int(n)) => i64::try_from(*n).ok(),
+                _ => None,
+            };
+            let n = match v {
+                Value::Obj(id) => *seen.entry(*id).or_insert_with(|| version(v)),
+                _ => None,
+            }?;
+            Some((key_string(arena, k), n))
+        })
+        .collect()
+}
+
 /// Whether `dict` is a dict holding a tensor, remembered per object: top-level entries may
 /// all share one big dict, and each is looked at only once (linear time overall).
 fn has_tensor(arena: &Arena, dict: &Value, seen: &mut HashMap<ObjId, bool>) -> bool {
@@ -1062,6 +1089,7 @@ fn materialize(
             tensors: vec![(BARE_TENSOR_KEY.to_string(), tensor)],
             other: Vec::new(),
             state_dict_key: None,
+            versions: Vec::new(),
         });
     }
     let (sd, state_dict_key, mut other) = locate(arena, &pickled.root, opts, path)?;
@@ -1079,7 +1107,8 @@ fn materialize(
             _ => inner_other.push((key, arena.type_name(v))),
         }
     }
-    if opts.strip_module_prefix && !descs.is_empty() && descs.iter().all(|(k, _)| k.starts_with("module.")) {
+    let stripped = opts.strip_module_prefix && !descs.is_empty() && descs.iter().all(|(k, _)| k.starts_with("module."));
+    if stripped {
         for (k, _) in descs.iter_mut() {
             k.drain(..7);
         }
@@ -1090,13 +1119,23 @@ fn materialize(
         }
     }
     other.extend(inner_other);
+    let mut versions = metadata_versions(arena, dict);
+    if stripped {
+        for (k, _) in versions.iter_mut() {
+            if k == "module" {
+                k.clear();
+            } else if let Some(s) = k.strip_prefix("module.") {
+                *k = s.to_string();
+            }
+        }
+    }
 
     let mut tensors = Vec::with_capacity(descs.len().min(input_len as usize));
     for (key, t) in descs {
         let tensor = builder.tensor(&key, t)?;
         tensors.push((key, tensor));
     }
-    Ok(Checkpoint { format, tensors, other, state_dict_key })
+    Ok(Checkpoint { format, tensors, other, state_dict_key, versions })
 }
 
 /// Makes the tensors: one base per storage, every tensor a checked `as_strided` view of it.

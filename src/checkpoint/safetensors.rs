@@ -450,7 +450,13 @@ pub fn read(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Checkpoint> {
         tensors.push((e.key.clone(), t));
     }
     let other = header.metadata.iter().map(|(k, _)| (format!("{METADATA_KEY}.{k}"), "str".to_string())).collect();
-    Ok(Checkpoint { format: Format::Safetensors, tensors, other, state_dict_key: opts.state_dict_key.clone() })
+    Ok(Checkpoint {
+        format: Format::Safetensors,
+        tensors,
+        other,
+        state_dict_key: opts.state_dict_key.clone(),
+        versions: Vec::new(),
+    })
 }
 
 /// Like [`read`], but the tensors are views of a private (copy-on-write) memory map of the file
@@ -497,7 +503,13 @@ pub fn read_mapped(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Checkpo
         tensors.push((e.key.clone(), t));
     }
     let other = header.metadata.iter().map(|(k, _)| (format!("{METADATA_KEY}.{k}"), "str".to_string())).collect();
-    Ok(Checkpoint { format: Format::Safetensors, tensors, other, state_dict_key: opts.state_dict_key.clone() })
+    Ok(Checkpoint {
+        format: Format::Safetensors,
+        tensors,
+        other,
+        state_dict_key: opts.state_dict_key.clone(),
+        versions: Vec::new(),
+    })
 }
 
 /// Writes `tensors` as a safetensors file, atomically (see [`save_with_metadata`]).

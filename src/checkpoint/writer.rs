@@ -19,6 +19,10 @@
 //! order, dtypes, shapes and bytes. Every tensor gets its own storage (tensors that shared one
 //! are written as copies). Archives of 4 GiB and more use zip64 records.
 //!
+//! [`save_module`] also writes the state dict's `_metadata` (each module's `version`), as
+//! `torch.save(module.state_dict())` does, so that modules whose loading depends on it
+//! (torchvision's MNASNet) load the file in torch.
+//!
 //! The write is atomic ([`super::files::write_atomically`]): the archive goes to a temporary
 //! file in the destination's folder, is flushed and fsynced, then renamed over the destination;
 //! on any error (or SIGINT/SIGTERM) the temporary file is removed and an existing file at
@@ -41,18 +45,37 @@ pub const STORAGE_ALIGNMENT: u64 = 64;
 
 /// Saves tensors as a `.pth` file (zip format) that `torch.load(path, weights_only=True)` reads
 /// as an `OrderedDict` with the same keys in the same order. Atomic: on error, an existing
-/// file at `path` is left untouched.
+/// file at `path` is left untouched. The dict has no `_metadata`: use [`save_module`] for a
+/// model's state dict, or [`save_pth_with_versions`].
 pub fn save_pth(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    save_pth_with_versions(path, tensors, &[])
+}
+
+/// Saves a module's state dict as `torch.save(module.state_dict(), path)` does: the tensors and
+/// the `_metadata` versions of every module ([`ModuleExt::state_dict_versions`]), which torch's
+/// `load_state_dict` hands to each module (torchvision's MNASNet refuses a state dict without
+/// them).
+///
+/// [`ModuleExt::state_dict_versions`]: crate::nn::ModuleExt::state_dict_versions
+pub fn save_module<M: crate::nn::Module + ?Sized>(path: &Path, module: &M) -> Result<()> {
+    use crate::nn::ModuleExt;
+    save_pth_with_versions(path, &module.state_dict(), &module.state_dict_versions())
+}
+
+/// [`save_pth`] with the dict's `_metadata`: `versions` holds `(module path, version)` pairs
+/// (as [`Checkpoint::versions`](super::Checkpoint::versions)), written as torch writes them,
+/// `OrderedDict({path: {'version': n}, ...})`; none when empty.
+pub fn save_pth_with_versions(path: &Path, tensors: &[(String, Tensor)], versions: &[(String, i64)]) -> Result<()> {
     let shown = path.display().to_string();
     // Everything that can be refused is refused before a byte is written.
     check_tensors(tensors, &shown)?;
-    super::files::write_atomically(path, |w| write_archive(w, tensors, &shown))
+    super::files::write_atomically(path, |w| write_archive(w, tensors, versions, &shown))
 }
 
 /// Writes the `.pth` archive of `tensors` to memory (the bytes [`save_pth`] writes).
 pub fn write_pth_bytes(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    write_archive(&mut out, tensors, "<memory>")?;
+    write_archive(&mut out, tensors, &[], "<memory>")?;
     Ok(out)
 }
 
@@ -80,11 +103,16 @@ fn check_tensors(tensors: &[(String, Tensor)], path: &str) -> Result<()> {
     Ok(())
 }
 
-fn write_archive<W: Write>(w: &mut W, tensors: &[(String, Tensor)], path: &str) -> Result<()> {
+fn write_archive<W: Write>(
+    w: &mut W,
+    tensors: &[(String, Tensor)],
+    versions: &[(String, i64)],
+    path: &str,
+) -> Result<()> {
     let io_err = |source| Error::Io { path: path.to_string(), source };
     check_tensors(tensors, path)?;
     let mut zip = ZipWriter::new(w);
-    let pkl = state_dict_pickle(tensors, path)?;
+    let pkl = state_dict_pickle(tensors, versions, path)?;
     let rec = |name: &str| format!("{ARCHIVE_NAME}/{name}");
     zip.add(&rec("data.pkl"), &pkl).map_err(io_err)?;
     zip.add(&rec(".format_version"), b"1").map_err(io_err)?;
@@ -166,7 +194,7 @@ impl Pickler {
     }
 }
 
-fn state_dict_pickle(tensors: &[(String, Tensor)], path: &str) -> Result<Vec<u8>> {
+fn state_dict_pickle(tensors: &[(String, Tensor)], versions: &[(String, i64)], path: &str) -> Result<Vec<u8>> {
     let mut p = Pickler { out: Vec::new() };
     p.op(&[0x80, 2]);
     p.global("collections", "OrderedDict");
@@ -202,6 +230,20 @@ fn state_dict_pickle(tensors: &[(String, Tensor)], path: &str) -> Result<Vec<u8>
             p.op(&[0x89, b'h', 0, b')', b'R', b't', b'R']);
         }
         p.out.push(b'u');
+    }
+    if !versions.is_empty() {
+        // BUILD with the instance state {'_metadata': OrderedDict({path: {'version': n}})}.
+        p.out.push(b'}');
+        p.str("_metadata");
+        p.op(&[b'h', 0, b')', b'R', b'(']);
+        for (module, v) in versions {
+            p.str(module);
+            p.out.push(b'}');
+            p.str("version");
+            p.int(*v);
+            p.out.push(b's');
+        }
+        p.op(b"usb");
     }
     p.out.push(b'.');
     Ok(p.out)

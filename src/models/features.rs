@@ -17,7 +17,7 @@
 //!   together, it answers `layer3.5` with the node before); here every query gets the output
 //!   of its own last node, as torchvision gives it when asked alone.
 //! * [`FeatureInfo`] is timm's `feature_info` entry (`num_chs`, `reduction`, `module`), given
-//!   by [`Model::feature_info`](crate::models::registry::Model::feature_info).
+//!   by [`Model::feature_info`](crate::models::api::Model::feature_info).
 //!
 //! ```no_run
 //! use tch::{nn, Device, Kind, Tensor};
@@ -48,17 +48,48 @@ pub struct FeatureInfo {
     pub reduction: i64,
     /// The node whose output it is (a [`NodeOutputs::forward_nodes`] name).
     pub module: String,
+    /// Where the map keeps its channels (NCHW unless the family says otherwise).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// The layout of a stage's output: where its [`FeatureInfo::num_chs`] channels are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// `[N, C, H, W]`: channels at dimension 1 (convolutional stages).
+    #[default]
+    Nchw,
+    /// `[N, H, W, C]`: channels last (Swin's token maps, as its modules output them).
+    Nhwc,
+    /// `[N, L, C]`: a token sequence (ViT's encoder).
+    Nlc,
+}
+
+impl Layout {
+    /// The dimension of the channels in a map of `ndim` dimensions.
+    pub fn channel_dim(&self, ndim: usize) -> usize {
+        match self {
+            Layout::Nchw => 1,
+            Layout::Nhwc | Layout::Nlc => ndim.saturating_sub(1),
+        }
+    }
 }
 
 impl FeatureInfo {
-    /// A stage with `num_chs` channels at stride `reduction`, output by node `module`.
+    /// A stage with `num_chs` channels at stride `reduction`, output by node `module`, NCHW.
     pub fn new(num_chs: i64, reduction: i64, module: &str) -> Self {
-        FeatureInfo { num_chs, reduction, module: module.to_string() }
+        FeatureInfo { num_chs, reduction, module: module.to_string(), layout: Layout::Nchw }
+    }
+
+    /// The same stage with another layout.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
     }
 }
 
 /// Outputs of named nodes, for every [`Module`] (also `dyn Module` and
-/// [`dyn Model`](crate::models::registry::Model)).
+/// [`dyn Model`](crate::models::api::Model)).
 pub trait NodeOutputs: Module {
     /// One forward pass returning the output and the outputs of `nodes`, in the order asked
     /// (see the module docs for the names). An unknown node is an

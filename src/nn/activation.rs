@@ -48,6 +48,8 @@ elementwise! {
     Hardsigmoid => |x| x.f_hardsigmoid();
     /// `nn.Sigmoid()`.
     Sigmoid => |x| x.f_sigmoid();
+    /// `nn.Tanh()`.
+    Tanh => |x| x.f_tanh();
 }
 
 /// `nn.LeakyReLU(negative_slope=0.01)`: x if x > 0 else slope·x.

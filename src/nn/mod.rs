@@ -4,8 +4,8 @@
 //!   `state_dict`, `apply`, `train`/`eval`), as `torch.nn.Module`.
 //! * Layers with `torch.nn`'s names, shapes, buffers, defaults and behaviour: [`Conv2d`],
 //!   [`BatchNorm2d`], [`Linear`], [`Dropout`], the activations, the pools, [`LayerNorm`],
-//!   [`GroupNorm`], [`Identity`], [`Flatten`] and [`Sequential`]. Their default initialisation is
-//!   PyTorch's `reset_parameters`, not tch's.
+//!   [`GroupNorm`], [`Identity`], [`Flatten`], [`MultiheadAttention`] and [`Sequential`].
+//!   Their default initialisation is PyTorch's `reset_parameters`, not tch's.
 //!
 //! Every layer is built on a tch [`nn::Path`](tch::nn::Path): its parameters are registered in
 //! the [`VarStore`](tch::nn::VarStore) under PyTorch's dotted names, so optimisers and
@@ -30,7 +30,9 @@
 //! ```
 
 mod activation;
+mod attention;
 mod conv;
+mod ctx;
 mod linear;
 mod module;
 mod norm;
@@ -39,7 +41,9 @@ mod recorder;
 mod sequential;
 
 pub use activation::*;
+pub use attention::*;
 pub use conv::*;
+pub use ctx::*;
 pub use linear::*;
 pub use module::*;
 pub use norm::*;

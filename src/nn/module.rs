@@ -33,6 +33,7 @@ pub enum ModuleKind {
     Hardsigmoid,
     GELU,
     Sigmoid,
+    Tanh,
     MaxPool2d,
     AvgPool2d,
     AdaptiveAvgPool2d,
@@ -40,6 +41,7 @@ pub enum ModuleKind {
     GroupNorm,
     Identity,
     Flatten,
+    MultiheadAttention,
     Sequential,
     /// A model or block defined elsewhere (`ResNet`, `Bottleneck`, `Yolo_v1`, …): its class name.
     Custom(&'static str),
@@ -63,6 +65,7 @@ impl ModuleKind {
             Hardsigmoid => "Hardsigmoid",
             GELU => "GELU",
             Sigmoid => "Sigmoid",
+            Tanh => "Tanh",
             MaxPool2d => "MaxPool2d",
             AvgPool2d => "AvgPool2d",
             AdaptiveAvgPool2d => "AdaptiveAvgPool2d",
@@ -70,6 +73,7 @@ impl ModuleKind {
             GroupNorm => "GroupNorm",
             Identity => "Identity",
             Flatten => "Flatten",
+            MultiheadAttention => "MultiheadAttention",
             Sequential => "Sequential",
             Custom(name) => name,
         }
@@ -87,8 +91,15 @@ impl std::fmt::Display for ModuleKind {
 /// Implementors list their own parameters and buffers (not their children's) in PyTorch's
 /// registration order, and their children in attribute order; [`ModuleExt`] does the rest.
 pub trait Module: AsDynModule + std::fmt::Debug + Send {
-    /// The module's type.
+    /// The module's type, for `isinstance`-style dispatch (a `Conv2dNormActivation` is a
+    /// [`ModuleKind::Sequential`], a `LayerNorm2d` a [`ModuleKind::LayerNorm`]).
     fn kind(&self) -> ModuleKind;
+
+    /// The class name torch reports (`m.__class__.__name__`): the kind's name unless the module
+    /// is a subclass (`Conv2dNormActivation`, `LayerNorm2d`, `MLPBlock`).
+    fn class_name(&self) -> &'static str {
+        self.kind().name()
+    }
 
     /// Forward pass. `train = false` forces evaluation behaviour everywhere (Dropout off,
     /// BatchNorm on running statistics); `train = true` lets each module follow its own
@@ -115,6 +126,22 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
         None
     }
 
+    /// The version torch records for this module in a state dict's `_metadata` (its class's
+    /// `_version`): 1 unless the class changed its state-dict layout (BatchNorm 2, torchvision's
+    /// MNASNet 2).
+    fn version(&self) -> i64 {
+        1
+    }
+
+    /// Checks the version a state dict's `_metadata` records for this module (`None` when the
+    /// file records none: safetensors, a plain dict) before anything is loaded, as torch's
+    /// `_load_from_state_dict` reads `local_metadata["version"]`. An error refuses the whole
+    /// load, leaving the model unchanged. The default accepts every version.
+    fn check_version(&self, version: Option<i64>) -> Result<()> {
+        let _ = version;
+        Ok(())
+    }
+
     /// Forward pass that reports its graph nodes to `rec` ([`Recorder`]); `path` is this
     /// module's dotted path. The default treats the module as a leaf: it runs
     /// [`Module::try_forward_t`] and records the output under `path`. Containers override it
@@ -124,6 +151,19 @@ pub trait Module: AsDynModule + std::fmt::Debug + Send {
         let out = self.try_forward_t(xs, train)?;
         rec.record(path, &out);
         Ok(out)
+    }
+
+    /// torch's `_load_from_state_dict` hook: before a state dict is matched against the model
+    /// ([`load_state_dict`](crate::checkpoint::load_state_dict)), every module of the tree is
+    /// called in pre-order with its key prefix (`"encoder.layers.encoder_layer_0.mlp."`, empty
+    /// for the root) and the entries being loaded (after the load options' key transforms). A
+    /// module may rename its own entries (the keys of an older version of the module, as
+    /// torchvision's ViT `MLPBlock` renames `linear_1.weight` to `0.weight`) or adapt their
+    /// values (ViT's position embedding for another image size); it must leave other modules'
+    /// entries alone, and cannot add or remove entries. The loader reports renamed keys and changed shapes. Default: nothing.
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+        let _ = (prefix, entries);
+        Ok(())
     }
 }
 
@@ -202,6 +242,12 @@ pub trait ModuleExt: Module {
             }
         }
         out
+    }
+
+    /// The `_metadata` versions torch saves with `state_dict()`: every module's path (`""` for
+    /// the root) and [`Module::version`], in pre-order.
+    fn state_dict_versions(&self) -> Vec<(String, i64)> {
+        modules_of(self).into_iter().map(|(p, m)| (p, m.version())).collect()
     }
 
     /// The number of scalar parameters (`sum(p.numel() for p in model.parameters())`).
@@ -311,5 +357,43 @@ pub trait AsDynModule {
 impl<T: Module> AsDynModule for T {
     fn as_dyn_module(&self) -> &dyn Module {
         self
+    }
+}
+
+/// A boxed module is the module (for children whose type is chosen at run time, such as an
+/// activation).
+impl Module for Box<dyn Module> {
+    fn kind(&self) -> ModuleKind {
+        (**self).kind()
+    }
+    fn class_name(&self) -> &'static str {
+        (**self).class_name()
+    }
+    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        (**self).try_forward_t(xs, train)
+    }
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        (**self).named_children()
+    }
+    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
+        (**self).own_parameters()
+    }
+    fn own_buffers(&self) -> Vec<(&'static str, &Tensor)> {
+        (**self).own_buffers()
+    }
+    fn training_flag(&self) -> Option<&Cell<bool>> {
+        (**self).training_flag()
+    }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        (**self).try_forward_rec(xs, train, rec, path)
+    }
+    fn version(&self) -> i64 {
+        (**self).version()
+    }
+    fn check_version(&self, version: Option<i64>) -> Result<()> {
+        (**self).check_version(version)
+    }
+    fn upgrade_state_dict(&self, prefix: &str, entries: &mut [(String, Tensor)]) -> Result<()> {
+        (**self).upgrade_state_dict(prefix, entries)
     }
 }

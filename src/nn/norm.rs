@@ -102,6 +102,10 @@ impl Module for BatchNorm2d {
     fn kind(&self) -> ModuleKind {
         ModuleKind::BatchNorm2d
     }
+    /// torch's `_NormBase._version` (2 since `num_batches_tracked`).
+    fn version(&self) -> i64 {
+        2
+    }
 
     fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let size = xs.size();

@@ -3,9 +3,10 @@
 //!
 //! IN is any checkpoint `tchvision inspect` reads; the state dict found in it (a nested one,
 //! such as `{'state_dict': …, 'epoch': …}`, resolved, or the one under `--key`) is written with
-//! its keys as stored (a DataParallel `module.` prefix is kept) and in its order. Non-tensor
-//! entries are not carried over. The output is written atomically, and keeps the mode of a file
-//! it replaces; OUT may not be IN. Tensors are written contiguous: views that would materialise
+//! its keys as stored (a DataParallel `module.` prefix is kept) and in its order, with its
+//! `_metadata` module versions into a `.pth` (safetensors has no place for them; torchvision's
+//! MNASNet needs them). Other non-tensor entries are not carried over. The output is written
+//! atomically, and keeps the mode of a file it replaces; OUT may not be IN. Tensors are written contiguous: views that would materialise
 //! far more than the input holds (a zero-stride view of a few bytes claiming gigabytes) are
 //! refused, naming the tensor (see `tchvision::checkpoint::check_materialized`).
 
@@ -50,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let file_len = std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0);
     checkpoint::check_materialized(&args.input, file_len, &ckpt.tensors)
         .with_context(|| format!("converting {}", args.input.display()))?;
-    format.save(&args.output, &ckpt.tensors)?;
+    format.save(&args.output, &ckpt.tensors, &ckpt.versions)?;
     let bytes: u64 = ckpt.tensors.iter().map(|(_, t)| checkpoint::materialized_bytes(t).unwrap_or(0)).sum();
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tch::nn::VarStore;
+use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
 use tchvision::detection::{detect_images, output_paths};
 use tchvision::error::printable;
-use tchvision::models::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
 
 use crate::common::{check_inputs, check_not_an_input, check_out_dir, print_json, usage, DeviceArg};
 

@@ -1,13 +1,14 @@
 //! `tchvision load ARCH FILE [--num-classes N] [--drop REGEX]… [--rename REGEX=REPL]…
 //! [--prefix P] [--strip-prefix P] [--strict] [--json]`: the partial load of a checkpoint into
 //! a registry model, and its report. Exits non-zero when a strict load fails, and when nothing
-//! at all was loaded (after printing the report that says why).
+//! at all was loaded (after printing the report that says why). A file named as published
+//! weights of the architecture gets their key renames first (DenseNet's old keys).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tchvision::checkpoint::{self, LoadOptions, ReadOptions};
+use tchvision::checkpoint::{self, Checkpoint, LoadOptions, ReadOptions};
 use tchvision::error::Error;
 
 use crate::common::{build, check_inputs, print_json, usage, DeviceArg};
@@ -19,9 +20,8 @@ pub struct Args {
     pub arch: String,
     /// The checkpoint (.pth in any torch.save format, or .safetensors).
     pub file: PathBuf,
-    /// Classes of the model's head (a 1000-class file then mismatches on `fc`).
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: crate::common::OptionArgs,
     /// Drop file keys matching this regex before loading (repeatable), e.g. '^fc\.'.
     #[arg(long = "drop", value_name = "REGEX")]
     pub drop: Vec<String>,
@@ -51,18 +51,33 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
     check_inputs(&[&args.file])?;
-    // The options (regular expressions) are checked before anything is built or read.
-    let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
-    if !args.strict {
-        opts = opts.skip_mismatched(true);
-    }
+    // The key rules (regular expressions) are checked before anything is built or read.
     for d in &args.drop {
-        opts = opts.drop_keys(d).map_err(|e| usage(format!("--drop: {e}")))?;
+        LoadOptions::partial().drop_keys(d).map_err(|e| usage(format!("--drop: {e}")))?;
     }
     for r in &args.rename {
         let (pat, repl) =
             r.split_once('=').ok_or_else(|| usage(format!("--rename {r}: expected REGEX=REPLACEMENT")))?;
-        opts = opts.rename_keys(pat, repl).map_err(|e| usage(format!("--rename: {e}")))?;
+        LoadOptions::partial().rename_keys(pat, repl).map_err(|e| usage(format!("--rename: {e}")))?;
+    }
+    let built = build(&args.arch, &args.options.get()?, None, device)?;
+    let model = built.model.as_ref();
+    let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
+    if !args.strict {
+        opts = opts.skip_mismatched(true);
+    }
+    // A file named as one of the architecture's published weights gets their key renames (and
+    // drops of keys the model lacks) first, as the model subcommands give it.
+    let name = args.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(w) = tchvision::registry::model_info(&args.arch)?.weights.iter().find(|w| w.file == name) {
+        opts = w.load_options(opts, model)?;
+    }
+    for d in &args.drop {
+        opts = opts.drop_keys(d)?;
+    }
+    for r in &args.rename {
+        let (pat, repl) = r.split_once('=').with_context(|| format!("--rename {r}: expected REGEX=REPLACEMENT"))?;
+        opts = opts.rename_keys(pat, repl)?;
     }
     if let Some(p) = &args.strip_prefix {
         opts = opts.strip_prefix(p.clone());
@@ -70,21 +85,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = &args.prefix {
         opts = opts.add_prefix(p.clone());
     }
-    let built = build(&args.arch, args.num_classes, device)?;
-    let model = built.model.as_ref();
     let ropts = ReadOptions { device, state_dict_key: args.key.clone(), mmap: true, ..ReadOptions::default() };
     let context = || format!("loading {} into {}", args.file.display(), args.arch);
     let ckpt = checkpoint::read(&args.file, &ropts).with_context(context)?;
     // With --json, a failed strict load still prints the whole report (of a partial load into
     // this throwaway model) before the error.
-    let again: Option<Vec<(String, tch::Tensor)>> =
-        (args.strict && args.json).then(|| ckpt.tensors.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect());
-    let report = match checkpoint::load_state_dict(model, ckpt.tensors, &opts) {
+    let again = (args.strict && args.json).then(|| Checkpoint {
+        format: ckpt.format,
+        tensors: ckpt.tensors.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect(),
+        other: Vec::new(),
+        state_dict_key: None,
+        versions: ckpt.versions.clone(),
+    });
+    let report = match checkpoint::load_checkpoint(model, ckpt, &opts) {
         Ok(r) => r,
         Err(Error::StrictLoad(s)) => {
-            if let Some(tensors) = again {
+            if let Some(ckpt) = again {
                 let partial = LoadOptions { strict: false, skip_mismatched: true, ..opts.clone() };
-                print_json(&checkpoint::load_state_dict(model, tensors, &partial).with_context(context)?)?;
+                print_json(&checkpoint::load_checkpoint(model, ckpt, &partial).with_context(context)?)?;
             }
             return Err(Error::StrictLoad(format!("{}: {s}", args.file.display()))).with_context(context);
         }

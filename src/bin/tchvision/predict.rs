@@ -14,7 +14,7 @@ use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
 use crate::common::{
-    build, check_inputs, load_strict, preprocess_for, print_json, progress, usage, DeviceArg, WeightsArg,
+    build_loaded, check_inputs, preprocess_for, print_json, progress, usage, DeviceArg, OptionArgs, WeightsArg,
 };
 
 /// Arguments of `tchvision predict`.
@@ -24,6 +24,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -60,14 +62,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(usage(format!("--topk {}: needs at least 1", args.topk)));
     }
     check_inputs(&args.images.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
-    let w = args.weights.resolve(&args.arch)?;
-    let built = build(&args.arch, None, device)?;
+    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    if let Some(w) = &w {
-        load_strict(model, &w.path, device)?;
-    }
     model.eval();
-    let pre = preprocess_for(w.as_ref(), &args.arch);
+    let pre = preprocess_for(w.as_ref(), &args.arch, model);
     let categories = imagenet_categories();
     let classes = model.num_classes();
     if args.topk > classes {

@@ -1,6 +1,7 @@
-//! `tchvision run ARCH [--weights FILE] --input IN --output OUT.safetensors [--nodes a,b]`: the
-//! model in eval mode on a tensor file; OUT holds `output` and one tensor per requested node,
-//! named by its path. This is the parity tool: feed the same tensor to torchvision and compare.
+//! `tchvision run ARCH [--weights FILE] --input IN --output OUT.safetensors [--nodes a,b] [--json]
+//! [--device D]`: the model in eval mode on a tensor file; OUT holds `output` and one tensor per
+//! requested node, named by its path; `--json` prints the file, each tensor's name and shape, and
+//! the device it ran on. This is the parity tool: feed the same tensor to torchvision and compare.
 //! OUT's extension chooses its format (`.safetensors`, or `.pth`/`.pt`/`.bin`/`.ckpt` for
 //! PyTorch's zip format); the input must be a batch `[N, C, H, W]`.
 
@@ -15,7 +16,7 @@ use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
 use crate::common::{
-    build, check_inputs, check_not_an_input, load_strict, print_json, usage, DeviceArg, OutFormat, WeightsArg,
+    build_resolved, check_inputs, check_not_an_input, print_json, usage, DeviceArg, OptionArgs, OutFormat, WeightsArg,
 };
 
 /// Arguments of `tchvision run`.
@@ -25,9 +26,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
-    /// Classes of the head.
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The input: .safetensors holding one tensor, .npy, or .pth holding one tensor.
     #[arg(long)]
     pub input: PathBuf,
@@ -68,6 +68,8 @@ pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
 #[derive(serde::Serialize)]
 struct Written {
     output: String,
+    /// Where the model ran (`cpu`, `cuda:0`): what `--device auto` chose.
+    device: String,
     tensors: Vec<(String, Vec<i64>)>,
 }
 
@@ -102,11 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if size.len() == 3 { " (add a batch dimension: x[None] in Python)" } else { "" }
         );
     }
-    let built = build(&args.arch, args.num_classes, device)?;
+    let built = build_resolved(&args.arch, &args.options, weights.as_ref(), device)?;
     let model = built.model.as_ref();
-    if let Some(w) = &weights {
-        load_strict(model, &w.path, device)?;
-    }
     model.eval();
     let x = x.f_to_kind(Kind::Float)?.f_to_device(device)?;
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
@@ -114,9 +113,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     tensors.extend(nodes);
     let tensors: Vec<(String, Tensor)> =
         tensors.into_iter().map(|(k, t)| t.f_to_device(tch::Device::Cpu).map(|t| (k, t))).collect::<Result<_, _>>()?;
-    format.save(&args.output, &tensors)?;
+    format.save(&args.output, &tensors, &[])?;
     let written = Written {
         output: args.output.display().to_string(),
+        device: match device {
+            tch::Device::Cuda(i) => format!("cuda:{i}"),
+            other => format!("{other:?}").to_ascii_lowercase(),
+        },
         tensors: tensors.iter().map(|(k, t)| (k.clone(), t.size())).collect(),
     };
     if args.json {
@@ -126,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (k, s) in &written.tensors {
             writeln!(out, "{k} {}", shape_str(s))?;
         }
-        writeln!(out, "wrote {} ({})", printable(&written.output), format.name())?;
+        writeln!(out, "wrote {} ({}, ran on {})", printable(&written.output), format.name(), written.device)?;
         Ok(())
     }
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 use tchvision::error::shape_str;
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::list_models;
 use tchvision::nn::ModuleExt;
+use tchvision::registry::list_models;
 
 use crate::common::{build, input_size, print_json, DeviceArg};
 
@@ -18,10 +18,10 @@ use crate::common::{build, input_size, print_json, DeviceArg};
 pub struct Args {
     /// The architecture (see `tchvision list`).
     pub arch: String,
-    /// Classes of the head.
-    #[arg(long)]
-    pub num_classes: Option<i64>,
-    /// Input height and width for the output shapes, each 1 to 4096 (default: the model's).
+    #[command(flatten)]
+    pub options: crate::common::OptionArgs,
+    /// Input height and width for the output shapes, each 1 to 4096 (default: the model's; the
+    /// size it was built for when it takes only one, as ViT).
     #[arg(long, value_delimiter = ',', value_name = "H,W")]
     pub input_size: Option<Vec<i64>>,
     /// Print JSON: `{"arch", "parameters": [{"name","shape","numel"}], "buffers": [...],
@@ -62,12 +62,16 @@ fn entries(list: Vec<(String, Tensor)>) -> Vec<Entry> {
 
 /// Runs `tchvision summary`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let info = list_models().iter().find(|m| m.name == args.arch);
+    let info = list_models().into_iter().find(|m| m.name == args.arch);
     let device = args.device.get()?;
-    let [h, w] = input_size(args.input_size.as_deref(), info.map(|i| i.default_input).unwrap_or([224, 224]))?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    // The size is checked before the model is built; its default needs the model.
+    input_size(args.input_size.as_deref(), [224, 224])?;
+    let options = args.options.get()?;
+    let built = build(&args.arch, &options, None, device)?;
     let model = built.model.as_ref();
     model.eval();
+    let default = model.fixed_input_size().or(info.map(|i| i.default_input)).unwrap_or([224, 224]);
+    let [h, w] = input_size(args.input_size.as_deref(), default)?;
     let input = [1, 3, h, w];
     let x = Tensor::f_zeros(input, (Kind::Float, device))?;
     // Only the modules the forward pass runs have outputs (a backbone's unused `fc` has none).
