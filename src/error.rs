@@ -12,7 +12,40 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Formats a shape as torch prints it: `[1, 3, 224, 224]`.
 pub fn shape_str(shape: &[i64]) -> String {
-    format!("{shape:?}")
+    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// `s` with control characters escaped (`\n`, `\t`, `\x1b`, `\u{85}`, …), so that a key or
+/// file name read from a file cannot move the cursor, recolour a terminal or break a one-line
+/// message. Borrowed when there is nothing to escape.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The first `max` items joined by `, `, then `… and N more (M in all)` when there are more.
+pub fn cut_list<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let mut s: Vec<&str> = items.iter().take(max).map(|s| s.as_ref()).collect();
+    let tail;
+    if items.len() > max {
+        tail = format!("… and {} more ({} in all)", items.len() - max, items.len());
+        s.push(&tail);
+    }
+    s.join(", ")
 }
 
 /// Everything that can go wrong in tchvision.
@@ -140,7 +173,7 @@ impl Error {
                 list.truncate(SHOWN);
             }
             let (head, tail) = if more > 0 {
-                (" (nearest first)", format!(", … and {more} more"))
+                (" (nearest first)", format!(", … and {more} more ({} in all)", choices.len()))
             } else {
                 ("", String::new())
             };

@@ -8,24 +8,69 @@
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
-use crate::error::{Error, Result, TorchResultExt};
+use crate::error::{shape_str, Error, Result, TorchResultExt};
+
+/// The decoder's limits: the largest side and the most memory it may allocate.
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    limits
+}
 
 fn format_err(path: &Path, message: impl Into<String>) -> Error {
     Error::Format { path: path.display().to_string(), message: message.into() }
 }
 
-/// Decodes a JPEG or PNG file into an RGB `uint8` tensor `[3, H, W]`.
+/// The largest image side accepted, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// The most pixels an image may have (64 megapixels): decoding and preprocessing allocate a
+/// few bytes per pixel (RGB, then float32), so this caps what a small, highly compressed file
+/// can make the decoder allocate.
+pub const MAX_IMAGE_PIXELS: u64 = 64 << 20;
+
+/// The most bytes the decoder may allocate for one image.
+const MAX_DECODE_ALLOC: u64 = 512 << 20;
+
+/// Decodes a JPEG or PNG file into an RGB `uint8` tensor `[3, H, W]`. The path must be a
+/// regular file (a folder, FIFO or device is refused at once).
 pub fn load_rgb(path: &Path) -> Result<Tensor> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    use std::io::Read;
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let mut file = crate::checkpoint::files::open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
     decode_rgb(&bytes).map_err(|m| format_err(path, m))
 }
 
-/// Decodes image bytes (JPEG or PNG) into an RGB `uint8` tensor `[3, H, W]`.
+/// Decodes image bytes (JPEG or PNG) into an RGB `uint8` tensor `[3, H, W]`. Images wider or
+/// taller than [`MAX_IMAGE_SIDE`] or larger than [`MAX_IMAGE_PIXELS`] are refused before they
+/// are decoded (the header is read first), and the decoder may allocate at most 512 MiB.
 pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<Tensor, String> {
     if bytes.is_empty() {
         return Err("empty file: not an image".into());
     }
-    let img = image::load_from_memory(bytes).map_err(|e| format!("cannot decode image: {e}"))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read the image: {e}"))?;
+    if reader.format().is_none() {
+        return Err("cannot decode image: not a JPEG or PNG file".into());
+    }
+    reader.limits(decode_limits());
+    let (w, h) = reader.into_dimensions().map_err(|e| format!("cannot decode image: {e}"))?;
+    if w as u64 * h as u64 > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "the image is {w}x{h} pixels, more than the {} megapixels accepted",
+            MAX_IMAGE_PIXELS >> 20
+        ));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read the image: {e}"))?;
+    reader.limits(decode_limits());
+    let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
     if w == 0 || h == 0 {
@@ -39,41 +84,41 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<Tensor, String> {
 }
 
 /// Writes an image tensor as PNG: `uint8` `[3, H, W]` (RGB) or `[1, H, W]` / `[H, W]`
-/// (grayscale). The file is written to a temporary name and renamed into place.
+/// (grayscale). The file is written atomically
+/// ([`write_atomically`](crate::checkpoint::files::write_atomically)).
 pub fn save_png(path: &Path, img: &Tensor) -> Result<()> {
-    let img = img.to_device(Device::Cpu);
+    let img = img.f_to_device(Device::Cpu).ctx("save_png")?;
     if img.kind() != Kind::Uint8 {
-        return Err(Error::InvalidArgument(format!("save_png needs a uint8 image, got {:?}", img.kind())));
+        return Err(Error::InvalidArgument(format!(
+            "save_png needs a uint8 image, got {}",
+            crate::checkpoint::torch_dtype_name(img.kind())
+        )));
     }
     let size = img.size();
     let (c, h, w) = match size.as_slice() {
         [h, w] => (1, *h, *w),
         [c, h, w] if *c == 1 || *c == 3 => (*c, *h, *w),
         _ => {
-            return Err(Error::InvalidArgument(format!("save_png needs [3, H, W], [1, H, W] or [H, W], got {size:?}")))
+            return Err(Error::InvalidArgument(format!(
+                "save_png needs [3, H, W], [1, H, W] or [H, W], got {}",
+                shape_str(&size)
+            )))
         }
     };
+    if !(1..=u32::MAX as i64).contains(&h) || !(1..=u32::MAX as i64).contains(&w) {
+        return Err(Error::InvalidArgument(format!("save_png: cannot write a {h}x{w} image")));
+    }
     let hwc =
         img.f_reshape([c, h, w]).and_then(|t| t.f_permute([1, 2, 0])).and_then(|t| t.f_contiguous()).ctx("save_png")?;
     let data = Vec::<u8>::try_from(hwc.flatten(0, -1)).ctx("save_png")?;
     let color = if c == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|s| s.to_str()).unwrap_or("image"),
-        std::process::id()
-    ));
-    let io = |source| Error::Io { path: path.display().to_string(), source };
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut writer = std::io::BufWriter::new(file);
-    let encoded = image::codecs::png::PngEncoder::new(&mut writer);
-    use image::ImageEncoder;
-    if let Err(e) = encoded.write_image(&data, w as u32, h as u32, color) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format_err(path, format!("cannot encode PNG: {e}")));
-    }
-    drop(writer);
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::checkpoint::files::write_atomically(path, |writer| {
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(writer).write_image(&data, w as u32, h as u32, color).map_err(|e| match e {
+            image::ImageError::IoError(source) => Error::Io { path: path.display().to_string(), source },
+            e => format_err(path, format!("cannot encode PNG: {e}")),
+        })
+    })
 }
 
 /// torchvision's output size for `Resize(size)` with one number: the shorter side becomes
@@ -115,7 +160,8 @@ pub fn resize_shorter_with(img: &Tensor, size: i64, interpolation: Interpolation
     let s = img.size();
     if s.len() < 3 || size <= 0 {
         return Err(Error::InvalidArgument(format!(
-            "resize needs a [C, H, W] image and a positive size, got {s:?} and {size}"
+            "resize needs a [C, H, W] image and a positive size, got {} and {size}",
+            shape_str(&s)
         )));
     }
     let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
@@ -155,7 +201,7 @@ pub fn center_crop(img: &Tensor, h: i64, w: i64) -> Result<Tensor> {
     let s = img.size();
     let n = s.len();
     if n < 2 {
-        return Err(Error::InvalidArgument(format!("center_crop needs an image, got shape {s:?}")));
+        return Err(Error::InvalidArgument(format!("center_crop needs an image, got shape {}", shape_str(&s))));
     }
     let (ih, iw) = (s[n - 2], s[n - 1]);
     let mut x = img.shallow_clone();
@@ -229,7 +275,8 @@ pub fn feature_grid(feature: &Tensor, cols: i64) -> Result<Tensor> {
     let s = feature.size();
     if s.len() != 3 || s.iter().any(|&d| d <= 0) || cols <= 0 {
         return Err(Error::InvalidArgument(format!(
-            "feature_grid needs a non-empty [C, H, W] feature map and a positive column count, got {s:?} and {cols}"
+            "feature_grid needs a non-empty [C, H, W] feature map and a positive column count, got {} and {cols}",
+            shape_str(&s)
         )));
     }
     let (c, h, w) = (s[0], s[1], s[2]);

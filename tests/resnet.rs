@@ -478,7 +478,7 @@ fn registry_lists_unique_names_and_builds_by_name() {
             assert_eq!((*what, name.as_str()), ("model", "resnet51"));
             // 82 names are too many to list: the nearest come first, the rest are counted.
             assert!(hint.starts_with("; expected one of (nearest first): resnet50, "), "{hint}");
-            assert!(hint.ends_with(&format!("… and {} more", names.len() - 40)), "{hint}");
+            assert!(hint.ends_with(&format!("… and {} more ({} in all)", names.len() - 40, names.len())), "{hint}");
         }
         other => panic!("expected Error::Unknown, got {other:?}"),
     }

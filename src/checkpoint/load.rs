@@ -55,7 +55,7 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use super::ReadOptions;
-use crate::error::{Error, Result};
+use crate::error::{printable, Error, Result};
 use crate::nn::{Module, ModuleExt};
 
 /// How to load a state dict into a module (see the [module docs](self) for the order of the
@@ -287,18 +287,28 @@ impl LoadReport {
                 }
             }
         }
+        // Pairs are counted on at most the first PREFIX_HINT_SAMPLE unexpected keys: a hostile
+        // file of a million keys that share a suffix with every missing key would otherwise
+        // make millions × model-size pairs.
+        const PREFIX_HINT_SAMPLE: usize = 2048;
+        let unexpected = &self.unexpected[..self.unexpected.len().min(PREFIX_HINT_SAMPLE)];
         let mut counts: HashMap<(&str, &str), usize> = HashMap::new();
-        for u in &self.unexpected {
+        let mut budget: usize = 1 << 22;
+        for u in unexpected {
             let mut seen = HashSet::new();
             for (fp, rest) in splits(u) {
                 for mp in by_rest.get(rest).into_iter().flatten() {
+                    budget = budget.saturating_sub(1);
                     if (fp, *mp) != ("", "") && seen.insert((fp, *mp)) {
                         *counts.entry((fp, *mp)).or_default() += 1;
                     }
                 }
             }
+            if budget == 0 {
+                break;
+            }
         }
-        let need = (self.missing.len().min(self.unexpected.len()) / 2).max(1);
+        let need = (self.missing.len().min(unexpected.len()) / 2).max(1);
         counts
             .into_iter()
             .filter(|&(_, n)| n >= need)
@@ -337,17 +347,22 @@ impl LoadReport {
 }
 
 fn mismatch_str(m: &Mismatch) -> String {
-    format!("{} (model {:?}, file {:?})", m.key, m.model_shape, m.file_shape)
+    format!(
+        "{} (model {}, file {})",
+        printable(&m.key),
+        crate::error::shape_str(&m.model_shape),
+        crate::error::shape_str(&m.file_shape)
+    )
 }
 
+/// Keys for people: control characters escaped, the first `max`, then the count of the rest.
 fn list<S: AsRef<str>>(items: &[S], max: usize) -> String {
-    let mut s: Vec<&str> = items.iter().take(max).map(|s| s.as_ref()).collect();
-    let more;
+    let shown: Vec<String> = items.iter().take(max).map(|s| printable(s.as_ref()).into_owned()).collect();
+    let mut s = shown.join(", ");
     if items.len() > max {
-        more = format!("… and {} more", items.len() - max);
-        s.push(&more);
+        s = format!("{s}, … and {} more ({} in all)", items.len() - max, items.len());
     }
-    s.join(", ")
+    s
 }
 
 impl fmt::Display for LoadReport {
@@ -363,16 +378,28 @@ impl fmt::Display for LoadReport {
             )?;
         }
         if let Some(h) = self.prefix_hint() {
-            let fp = if h.file_prefix.is_empty() { "nothing".to_string() } else { format!("`{}`", h.file_prefix) };
-            let mp = if h.model_prefix.is_empty() { "nothing".to_string() } else { format!("`{}`", h.model_prefix) };
+            let fp = if h.file_prefix.is_empty() {
+                "nothing".to_string()
+            } else {
+                format!("`{}`", printable(&h.file_prefix))
+            };
+            let mp = if h.model_prefix.is_empty() {
+                "nothing".to_string()
+            } else {
+                format!("`{}`", printable(&h.model_prefix))
+            };
             writeln!(
                 f,
                 "WARNING: {} file keys differ from model keys only by a prefix: the file has {fp} where the \
                  model has {mp} in front (file `{}` vs model `{}`). Load with {}.",
                 h.matches,
-                self.unexpected.iter().find(|u| u.starts_with(&h.file_prefix)).map(String::as_str).unwrap_or(""),
-                self.missing.iter().find(|m| m.starts_with(&h.model_prefix)).map(String::as_str).unwrap_or(""),
-                h.advice()
+                printable(
+                    self.unexpected.iter().find(|u| u.starts_with(&h.file_prefix)).map(String::as_str).unwrap_or("")
+                ),
+                printable(
+                    self.missing.iter().find(|m| m.starts_with(&h.model_prefix)).map(String::as_str).unwrap_or("")
+                ),
+                printable(&h.advice())
             )?;
         }
         writeln!(
@@ -394,10 +421,15 @@ impl fmt::Display for LoadReport {
             }
             writeln!(f, "  {name} ({}):", items.len())?;
             for it in items.iter().take(SHOW) {
-                writeln!(f, "    {it}")?;
+                writeln!(f, "    {}", printable(it))?;
             }
             if items.len() > SHOW {
-                writeln!(f, "    … and {} more", items.len() - SHOW)?;
+                writeln!(
+                    f,
+                    "    … and {} more (the JSON report, `--json`, lists all {})",
+                    items.len() - SHOW,
+                    items.len()
+                )?;
             }
             Ok(())
         };
@@ -606,9 +638,9 @@ fn load_versioned<M: Module + ?Sized>(
             value.f_to_device_(device, want, false, false).map_err(|e| {
                 Error::torch(
                     format!(
-                        "{key}: converting {} {:?} to {} on {device:?} (the model is unchanged)",
+                        "{key}: converting {} {} to {} on the model's device (the model is unchanged)",
                         torch_dtype_name(have),
-                        value.size(),
+                        crate::error::shape_str(&value.size()),
                         torch_dtype_name(want)
                     ),
                     e,

@@ -9,12 +9,22 @@
 //!   `torch.load(weights_only=True)`, imports and runs nothing and refuses every global but
 //!   the tensor-rebuilding ones with [`Error::ForbiddenGlobal`].
 //! * [`save_pth`] writes a state dict as `torch.save` does (zip format), atomically.
+//! * [`npy::read_npy`] reads NumPy `.npy` arrays, validated before a byte is copied.
+//!
+//! Every input is opened as a regular file ([`files::open_regular`]: folders, FIFOs and devices
+//! are refused at once) and every output is written atomically ([`files::write_atomically`]).
+//! Reading is bounded by the file's size: the unpickler's resource budget
+//! ([`pickle::Budget`]), the storage bytes (never more than the file holds, or its records
+//! inflate to), and [`check_materialized`] for what writing or converting the tensors would
+//! allocate (zero-stride views can describe far more elements than their storage holds).
 //!
 //! The result of a read is a [`Checkpoint`]: the state dict in file order (tensors that shared a
 //! storage in the file share one in the result), the non-tensor entries by Python type name, and
 //! where the state dict was found in a nested checkpoint.
 
+pub mod files;
 pub mod load;
+pub mod npy;
 pub mod pickle;
 pub mod pth;
 pub mod safetensors;
@@ -26,7 +36,7 @@ pub use writer::{save_module, save_pth, save_pth_with_versions, write_pth_bytes}
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{self, shape_str, Error, Result};
 
 /// The file format of a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -171,7 +181,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
 fn looks_like_safetensors(path: &Path) -> Result<bool> {
     use std::io::Read;
     let io = |source| Error::Io { path: path.display().to_string(), source };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut f = files::open_regular(path)?;
     let mut head = [0u8; 9];
     let mut n = 0;
     while n < head.len() {
@@ -186,4 +196,71 @@ fn looks_like_safetensors(path: &Path) -> Result<bool> {
     let header_len = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
     let file_len = f.metadata().map_err(io)?.len();
     Ok(head[8] == b'{' && header_len >= 2 && header_len <= file_len.saturating_sub(8))
+}
+
+/// The bytes `t` takes once materialised (made contiguous): its element count times its
+/// element size, overflow-checked (`None`: more than `u64` counts).
+pub fn materialized_bytes(t: &tch::Tensor) -> Option<u64> {
+    let numel = t.size().iter().try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))?;
+    numel.checked_mul(t.kind().elt_size_in_bytes() as u64)
+}
+
+/// How many bytes materialising the tensors of a file of `file_len` bytes may take at most:
+/// [`MATERIALIZE_PER_BYTE`] times the file plus [`MATERIALIZE_BASE`].
+pub fn materialize_limit(file_len: u64) -> u64 {
+    file_len.saturating_mul(MATERIALIZE_PER_BYTE).saturating_add(MATERIALIZE_BASE)
+}
+
+/// See [`materialize_limit`]: tensors may take 4 times their file (tied weights written as
+/// copies, dtype conversions)…
+pub const MATERIALIZE_PER_BYTE: u64 = 4;
+/// …plus 64 MiB.
+pub const MATERIALIZE_BASE: u64 = 64 << 20;
+
+/// Refuses to materialise tensors read from the file `path` of `file_len` bytes when together
+/// they would take more than [`materialize_limit`]: views that overlap themselves (a zero
+/// stride) or share one storage many times can describe gigabytes in a few kilobytes, and
+/// writing them out (`convert`), or converting them, would allocate all of it. The error names
+/// the largest such tensor, its shape, strides and the bytes it would take. Tensors are kept as
+/// views otherwise; only what is written is materialised.
+pub fn check_materialized(path: &Path, file_len: u64, tensors: &[(String, tch::Tensor)]) -> Result<()> {
+    let limit = materialize_limit(file_len);
+    let mut total: u64 = 0;
+    let mut largest: Option<(&str, &tch::Tensor, Option<u64>)> = None;
+    for (k, t) in tensors {
+        let bytes = materialized_bytes(t);
+        total = total.saturating_add(bytes.unwrap_or(u64::MAX));
+        if largest.is_none_or(|(_, _, b)| bytes.unwrap_or(u64::MAX) > b.unwrap_or(u64::MAX)) {
+            largest = Some((k, t, bytes));
+        }
+    }
+    if total <= limit {
+        return Ok(());
+    }
+    let (key, t, bytes) = largest.expect("a total above the limit has a tensor");
+    let strides = t.stride();
+    let stride = shape_str(&strides);
+    let overlapping = strides.iter().zip(t.size()).any(|(&st, n)| st == 0 && n > 1);
+    Err(Error::Format {
+        path: path.display().to_string(),
+        message: format!(
+            "refusing to materialise {} from a {}-byte file (at most {}: 4 times the file plus 64 MiB): \
+             `{}` alone, shape {} with strides {}, takes {}{}",
+            bytes_or_more(Some(total)),
+            file_len,
+            pickle::human_bytes(limit),
+            error::printable(key),
+            shape_str(&t.size()),
+            stride,
+            bytes_or_more(bytes),
+            if overlapping { " (a zero-stride view repeating the same elements)" } else { "" }
+        ),
+    })
+}
+
+fn bytes_or_more(b: Option<u64>) -> String {
+    match b {
+        Some(u64::MAX) | None => "more than 16 EiB".into(),
+        Some(b) => pickle::human_bytes(b),
+    }
 }

@@ -21,8 +21,17 @@
 //! Hostile input is an error, never a panic: every length is checked against the remaining
 //! input before anything is allocated, memo indices are looked up in a map (a `LONG_BINPUT`
 //! to index 4 000 000 000 allocates nothing), `MARK` nesting is capped at [`MAX_DEPTH`],
-//! recursive helpers carry a depth bound, and every element copied out of an existing object
-//! is charged to a work budget linear in the input's length.
+//! and recursive helpers carry a depth bound.
+//!
+//! **Resource budget.** Memo references make it cheap to ask for the same large object many
+//! times (`t = (t, t)` thirty times over as a dict key, one long string copied by every
+//! persistent id or `_codecs.encode` call, `OrderedDict(memo[0])` a million times), and a small
+//! deflated record can inflate to megabytes of opcodes. So every load runs against a
+//! [`Budget`] proportional to the size of the *file* (not of the pickle, which may be inflated):
+//! each opcode run, each value pushed or memoized, each object, dict-key node, string or byte
+//! copied is charged, in approximate bytes of memory, *as it is built* (a key is refused while
+//! it is being hashed, not after). Past the budget the load is refused with an
+//! [`Error::Format`] naming the limit. Time and memory are thus linear in the file's size.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -37,10 +46,85 @@ pub const MAX_DEPTH: usize = 1000;
 /// The most dimensions a tensor may have.
 pub const MAX_DIMS: usize = 64;
 
-/// Copy work allowed per input byte. Memo references make it cheap to ask for the same large
-/// object many times (`OrderedDict(memo[0])` a million times); every element copied is charged
-/// against `WORK_PER_BYTE × input length` (plus a fixed allowance), so work stays linear.
-const WORK_PER_BYTE: usize = 1;
+/// The fixed part of the unpickler's [`Budget`]: 16 MiB.
+pub const BUDGET_BASE: u64 = 16 << 20;
+
+/// The part of the unpickler's [`Budget`] per byte of the file: 256 (bytes of memory, roughly).
+pub const BUDGET_PER_BYTE: u64 = 256;
+
+/// The cost of one opcode run.
+const OP_COST: u64 = 1;
+/// The cost of one value on the stack, in the memo or in a container.
+const VALUE_COST: u64 = std::mem::size_of::<Value>() as u64;
+/// The cost of one object in the arena.
+const OBJ_COST: u64 = std::mem::size_of::<Obj>() as u64;
+/// The cost of one node of a hashed dict key, and of one index entry.
+const KEY_COST: u64 = std::mem::size_of::<Key>() as u64 + 16;
+/// The cost of one call of the persistent-load hook, beyond the strings of its id (a storage or
+/// tensor description of up to [`MAX_DIMS`] dimensions).
+const HOOK_COST: u64 = 1024 + OBJ_COST;
+
+/// The resources one file's unpickling may use: [`BUDGET_BASE`] plus [`BUDGET_PER_BYTE`] for
+/// each byte of the file, counted in approximate bytes of memory (each opcode run costs 1).
+/// Share one budget between the pickles of one file (the legacy and tar formats hold several).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    limit: u64,
+    left: u64,
+    file_len: u64,
+}
+
+impl Budget {
+    /// The budget for a file of `file_len` bytes.
+    pub fn for_file_len(file_len: u64) -> Budget {
+        let limit = BUDGET_BASE.saturating_add(file_len.saturating_mul(BUDGET_PER_BYTE));
+        Budget { limit, left: limit, file_len }
+    }
+
+    /// The whole budget.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// What has been spent so far.
+    pub fn used(&self) -> u64 {
+        self.limit - self.left
+    }
+
+    /// Spends `units`; past the limit, the message to refuse the file with.
+    pub fn charge(&mut self, units: u64) -> std::result::Result<(), String> {
+        match self.left.checked_sub(units) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => {
+                self.left = 0;
+                Err(format!(
+                    "refused: unpickling needs more than its resource budget of {} (16 MiB plus 256 bytes per byte \
+                     of the {}-byte file), so the file is a memory or time bomb or not a checkpoint",
+                    human_bytes(self.limit),
+                    self.file_len
+                ))
+            }
+        }
+    }
+}
+
+/// A byte count in words: `1536` is `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
 
 /// A torch dtype: its name as Python prints it (`float32`), its element size in bytes and the
 /// `tch` kind, when tch has one (`uint16` and the sub-byte types have none).
@@ -317,6 +401,8 @@ pub struct Dict {
     items: Vec<(Value, Value)>,
     index: HashMap<Key, usize>,
     state: Option<Value>,
+    /// What building the items and the index cost (what a copy costs again).
+    cost: u64,
 }
 
 impl Dict {
@@ -465,11 +551,11 @@ impl Arena {
         }
     }
 
-    fn key(&self, v: &Value, depth: usize, work: &mut usize) -> std::result::Result<Key, String> {
+    fn key(&self, v: &Value, depth: usize, budget: &mut Budget) -> std::result::Result<Key, String> {
         if depth > 32 {
             return Err("dict key nested too deeply".into());
         }
-        *work += 1;
+        budget.charge(KEY_COST)?;
         Ok(match v {
             Value::None => Key::None,
             Value::Bool(b) => Key::Int(*b as i128),
@@ -482,7 +568,7 @@ impl Arena {
             Value::Global(g) => Key::Global(g.clone()),
             Value::Obj(id) => match self.objs.get(*id) {
                 Some(Obj::Tuple(items)) => Key::Tuple(
-                    items.iter().map(|i| self.key(i, depth + 1, work)).collect::<std::result::Result<_, _>>()?,
+                    items.iter().map(|i| self.key(i, depth + 1, budget)).collect::<std::result::Result<_, _>>()?,
                 ),
                 Some(Obj::List(_)) | Some(Obj::Dict(..)) | Some(Obj::Set(_)) => {
                     return Err(format!("unhashable dict key of type {}", self.type_name(v)))
@@ -492,10 +578,13 @@ impl Arena {
         })
     }
 
-    /// Sets `dict[k] = v`; returns the work done hashing the key.
-    fn set_item(&mut self, dict: ObjId, k: Value, v: Value) -> std::result::Result<usize, String> {
-        let mut work = 0;
-        let key = self.key(&k, 0, &mut work)?;
+    /// Sets `dict[k] = v`, charging the key's hashing (node by node, as it is built) and the
+    /// new entry to `budget`.
+    fn set_item(&mut self, dict: ObjId, k: Value, v: Value, budget: &mut Budget) -> std::result::Result<(), String> {
+        let before = budget.used();
+        let key = self.key(&k, 0, budget)?;
+        budget.charge(KEY_COST + 2 * VALUE_COST)?;
+        let cost = budget.used() - before;
         match self.objs.get_mut(dict) {
             Some(Obj::Dict(_, d)) => {
                 match d.index.get(&key) {
@@ -503,9 +592,10 @@ impl Arena {
                     None => {
                         d.index.insert(key, d.items.len());
                         d.items.push((k, v));
+                        d.cost = d.cost.saturating_add(cost);
                     }
                 }
-                Ok(work)
+                Ok(())
             }
             _ => Err("SETITEM on a non-dict".into()),
         }
@@ -527,10 +617,20 @@ pub struct Pickled {
 /// zip and legacy formats, a tensor for the tar format).
 pub type PersistentLoad<'h> = dyn FnMut(&mut Arena, Value) -> Result<Value> + 'h;
 
-/// Unpickles one pickle starting at `data[0]`, calling `persistent` for each persistent id.
-/// `path` names the file in errors.
+/// Unpickles one pickle starting at `data[0]`, calling `persistent` for each persistent id,
+/// with the [`Budget`] of a file of `data.len()` bytes. `path` names the file in errors.
 pub fn load(data: &[u8], path: &str, persistent: &mut PersistentLoad<'_>) -> Result<Pickled> {
-    let budget = data.len().saturating_mul(WORK_PER_BYTE).saturating_add(1 << 16);
+    load_with_budget(data, path, &mut Budget::for_file_len(data.len() as u64), persistent)
+}
+
+/// [`load`] charging `budget`: the budget of the whole file the pickle came from (its size, not
+/// the pickle's, sets the limit: a deflated pickle may be much larger than its file).
+pub fn load_with_budget(
+    data: &[u8],
+    path: &str,
+    budget: &mut Budget,
+    persistent: &mut PersistentLoad<'_>,
+) -> Result<Pickled> {
     Unpickler {
         data,
         pos: 0,
@@ -544,7 +644,7 @@ pub fn load(data: &[u8], path: &str, persistent: &mut PersistentLoad<'_>) -> Res
     .run(persistent)
 }
 
-struct Unpickler<'a> {
+struct Unpickler<'a, 'b> {
     data: &'a [u8],
     pos: usize,
     path: &'a str,
@@ -552,21 +652,55 @@ struct Unpickler<'a> {
     memo: HashMap<u32, Value>,
     stack: Vec<Value>,
     marks: Vec<Vec<Value>>,
-    budget: usize,
+    budget: &'b mut Budget,
 }
 
-impl<'a> Unpickler<'a> {
+impl<'a> Unpickler<'a, '_> {
     fn err(&self, msg: impl std::fmt::Display) -> Error {
         Error::Format { path: self.path.to_string(), message: format!("pickle: {msg} (at byte {})", self.pos) }
     }
 
-    /// Charges `n` units of copy work.
-    fn charge(&mut self, n: usize) -> Result<()> {
-        self.budget = self
-            .budget
-            .checked_sub(n)
-            .ok_or_else(|| self.err("too much work for the input's size (memo references copied over and over?)"))?;
+    /// Charges `units` to the budget.
+    fn charge(&mut self, units: u64) -> Result<()> {
+        match self.budget.charge(units) {
+            Ok(()) => Ok(()),
+            Err(m) => Err(self.err(m)),
+        }
+    }
+
+    /// Charges `n` values' worth.
+    fn charge_values(&mut self, n: usize) -> Result<()> {
+        self.charge((n as u64).saturating_mul(VALUE_COST))
+    }
+
+    /// Adds an object to the arena, charging it.
+    fn add(&mut self, obj: Obj) -> Result<Value> {
+        self.charge(OBJ_COST)?;
+        Ok(self.arena.add(obj))
+    }
+
+    /// Charges a value to be memoized and memoizes it.
+    fn memoize(&mut self, i: u32, v: Value) -> Result<()> {
+        self.charge(VALUE_COST + 16)?;
+        self.memo.insert(i, v);
         Ok(())
+    }
+
+    /// The bytes of the strings a persistent id holds, directly or as tuple items: what the
+    /// hook may copy out of it.
+    fn shallow_len(&self, v: &Value) -> u64 {
+        let own = |v: &Value| match v {
+            Value::Str(s) | Value::Global(s) => s.len() as u64,
+            Value::Bytes(b) => b.len() as u64,
+            _ => 0,
+        };
+        own(v) + self.arena.seq(v).map(|items| items.iter().map(own).sum::<u64>()).unwrap_or(0)
+    }
+
+    /// Calls the persistent-load hook, charging what it may build.
+    fn persistent_load(&mut self, persistent: &mut PersistentLoad<'_>, pid: Value) -> Result<Value> {
+        self.charge(HOOK_COST.saturating_add(2 * self.shallow_len(&pid)))?;
+        persistent(&mut self.arena, pid)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -614,12 +748,15 @@ impl<'a> Unpickler<'a> {
         Ok(&rest[..n])
     }
 
-    fn utf8(&self, bytes: &[u8]) -> Result<Rc<str>> {
+    fn utf8(&mut self, bytes: &[u8]) -> Result<Rc<str>> {
+        self.charge(bytes.len() as u64)?;
         std::str::from_utf8(bytes).map(Rc::from).map_err(|_| self.err("invalid UTF-8 in a string"))
     }
 
-    fn push(&mut self, v: Value) {
+    fn push(&mut self, v: Value) -> Result<()> {
+        self.charge(VALUE_COST)?;
         self.stack.push(v);
+        Ok(())
     }
 
     fn pop(&mut self) -> Result<Value> {
@@ -636,6 +773,7 @@ impl<'a> Unpickler<'a> {
     }
 
     fn global(&mut self, module: &str, name: &str) -> Result<Value> {
+        self.charge(module.len() as u64 + name.len() as u64)?;
         let module = map_module(module);
         let full = format!("{module}.{name}");
         if is_allowed_global(&full) {
@@ -669,6 +807,7 @@ impl<'a> Unpickler<'a> {
     fn run(mut self, persistent: &mut PersistentLoad<'_>) -> Result<Pickled> {
         loop {
             let op = self.u8()?;
+            self.charge(OP_COST)?;
             match op {
                 0x80 => {
                     let proto = self.u8()?;
@@ -703,28 +842,28 @@ impl<'a> Unpickler<'a> {
                 }
                 b'2' => {
                     let v = self.top()?.clone();
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'q' => {
                     let i = self.u8()? as u32;
                     let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memoize(i, v)?;
                 }
                 b'r' => {
                     let i = self.u32()?;
                     let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memoize(i, v)?;
                 }
                 0x94 => {
                     let i = u32::try_from(self.memo.len()).map_err(|_| self.err("memo full"))?;
                     let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memoize(i, v)?;
                 }
                 b'h' | b'j' => {
                     let i = if op == b'h' { self.u8()? as u32 } else { self.u32()? };
                     let v =
                         self.memo.get(&i).cloned().ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'p' | b'g' => {
                     let line = self.line()?;
@@ -734,47 +873,47 @@ impl<'a> Unpickler<'a> {
                         .ok_or_else(|| self.err("bad memo index"))?;
                     if op == b'p' {
                         let v = self.top()?.clone();
-                        self.memo.insert(i, v);
+                        self.memoize(i, v)?;
                     } else {
                         let v = self
                             .memo
                             .get(&i)
                             .cloned()
                             .ok_or_else(|| self.err(format!("memo entry {i} does not exist")))?;
-                        self.push(v);
+                        self.push(v)?;
                     }
                 }
                 // Constants and scalars.
-                b'N' => self.push(Value::None),
-                0x88 => self.push(Value::Bool(true)),
-                0x89 => self.push(Value::Bool(false)),
+                b'N' => self.push(Value::None)?,
+                0x88 => self.push(Value::Bool(true))?,
+                0x89 => self.push(Value::Bool(false))?,
                 b'J' => {
                     let v = i32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default());
-                    self.push(Value::Int(v as i128));
+                    self.push(Value::Int(v as i128))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.push(Value::Int(v as i128));
+                    self.push(Value::Int(v as i128))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.push(Value::Int(v as i128));
+                    self.push(Value::Int(v as i128))?;
                 }
                 0x8a => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?;
                     let v = self.int(b);
-                    self.push(v);
+                    self.push(v)?;
                 }
                 0x8b => {
                     let n = self.u32()? as usize;
                     let b = self.take(n)?;
                     let v = self.int(b);
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default());
-                    self.push(Value::Float(v));
+                    self.push(Value::Float(v))?;
                 }
                 b'I' | b'L' | b'F' => {
                     let line = self.line()?;
@@ -785,69 +924,67 @@ impl<'a> Unpickler<'a> {
                         (b'F', _) => Value::Float(s.parse().map_err(|_| self.err("bad float"))?),
                         _ => Value::Int(s.parse().map_err(|_| self.err("bad int"))?),
                     };
-                    self.push(v);
+                    self.push(v)?;
                 }
                 // Strings and bytes.
                 0x8c => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?;
                     let s = self.utf8(b)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
                     let b = self.take(n)?;
                     let s = self.utf8(b)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
                 0x8d => {
                     let n = self.len_u64()?;
                     let b = self.take(n)?;
                     let s = self.utf8(b)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
                 b'U' | b'T' => {
                     // SHORT_BINSTRING / BINSTRING (Python 2 str): decoded as Latin-1 text.
                     let n = if op == b'U' { self.u8()? as usize } else { self.u32()? as usize };
                     let b = self.take(n)?;
+                    self.charge(2 * n as u64)?;
                     let s: String = b.iter().map(|&c| c as char).collect();
-                    self.push(Value::Str(Rc::from(s)));
+                    self.push(Value::Str(Rc::from(s)))?;
                 }
                 b'S' => {
                     // STRING (protocol 0): a quoted, backslash-escaped Python 2 str.
                     let line = self.line()?;
+                    self.charge(line.len() as u64)?;
                     let s = unquote(line).ok_or_else(|| self.err("bad quoted STRING"))?;
-                    self.push(Value::Str(Rc::from(s)));
+                    self.push(Value::Str(Rc::from(s)))?;
                 }
                 b'V' => {
                     let line = self.line()?;
+                    self.charge(line.len() as u64)?;
                     let s = String::from_utf8_lossy(line).into_owned();
-                    self.push(Value::Str(Rc::from(s)));
+                    self.push(Value::Str(Rc::from(s)))?;
                 }
-                b'C' => {
-                    let n = self.u8()? as usize;
+                b'C' | b'B' | 0x8e | 0x96 => {
+                    let n = match op {
+                        b'C' => self.u8()? as usize,
+                        b'B' => self.u32()? as usize,
+                        _ => self.len_u64()?,
+                    };
                     let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::from(b)));
-                }
-                b'B' => {
-                    let n = self.u32()? as usize;
-                    let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::from(b)));
-                }
-                0x8e | 0x96 => {
-                    let n = self.len_u64()?;
-                    let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::from(b)));
+                    self.charge(n as u64)?;
+                    self.push(Value::Bytes(Rc::from(b)))?;
                 }
                 // Containers.
                 b')' => {
-                    let v = self.arena.add(Obj::Tuple(Vec::new()));
-                    self.push(v);
+                    let v = self.add(Obj::Tuple(Vec::new()))?;
+                    self.push(v)?;
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    let v = self.arena.add(Obj::Tuple(items));
-                    self.push(v);
+                    let v = self.add(Obj::Tuple(items))?;
+                    self.push(v)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -855,17 +992,17 @@ impl<'a> Unpickler<'a> {
                         return Err(self.err("stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    let v = self.arena.add(Obj::Tuple(items));
-                    self.push(v);
+                    let v = self.add(Obj::Tuple(items))?;
+                    self.push(v)?;
                 }
                 b']' => {
-                    let v = self.arena.add(Obj::List(Vec::new()));
-                    self.push(v);
+                    let v = self.add(Obj::List(Vec::new()))?;
+                    self.push(v)?;
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    let v = self.arena.add(Obj::List(items));
-                    self.push(v);
+                    let v = self.add(Obj::List(items))?;
+                    self.push(v)?;
                 }
                 b'a' => {
                     let item = self.pop()?;
@@ -876,13 +1013,13 @@ impl<'a> Unpickler<'a> {
                     self.extend_list(items)?;
                 }
                 b'}' => {
-                    let v = self.arena.add(Obj::Dict(DictKind::Dict, Dict::default()));
-                    self.push(v);
+                    let v = self.add(Obj::Dict(DictKind::Dict, Dict::default()))?;
+                    self.push(v)?;
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    let v = self.arena.add(Obj::Dict(DictKind::Dict, Dict::default()));
-                    self.push(v);
+                    let v = self.add(Obj::Dict(DictKind::Dict, Dict::default()))?;
+                    self.push(v)?;
                     self.set_items(items)?;
                 }
                 b's' => {
@@ -895,8 +1032,8 @@ impl<'a> Unpickler<'a> {
                     self.set_items(items)?;
                 }
                 0x8f => {
-                    let v = self.arena.add(Obj::Set(Vec::new()));
-                    self.push(v);
+                    let v = self.add(Obj::Set(Vec::new()))?;
+                    self.push(v)?;
                 }
                 0x90 => {
                     let items = self.pop_mark()?;
@@ -912,13 +1049,13 @@ impl<'a> Unpickler<'a> {
                 }
                 0x91 => {
                     let items = self.pop_mark()?;
-                    let v = self.arena.add(Obj::Set(items));
-                    self.push(v);
+                    let v = self.add(Obj::Set(items))?;
+                    self.push(v)?;
                 }
                 // Globals and calls.
                 b'c' => {
                     let g = self.text_global()?;
-                    self.push(g);
+                    self.push(g)?;
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -927,14 +1064,14 @@ impl<'a> Unpickler<'a> {
                         return Err(self.err("STACK_GLOBAL needs two strings"));
                     };
                     let g = self.global(&module, &name)?;
-                    self.push(g);
+                    self.push(g)?;
                 }
                 b'i' => {
                     let g = self.text_global()?;
                     let args = self.pop_mark()?;
-                    let args = self.arena.add(Obj::Tuple(args));
+                    let args = self.add(Obj::Tuple(args))?;
                     let v = self.call(&g, args, 0)?;
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'o' => {
                     let mut items = self.pop_mark()?;
@@ -942,15 +1079,15 @@ impl<'a> Unpickler<'a> {
                         return Err(self.err("OBJ without a class"));
                     }
                     let cls = items.remove(0);
-                    let args = self.arena.add(Obj::Tuple(items));
+                    let args = self.add(Obj::Tuple(items))?;
                     let v = self.call(&cls, args, 0)?;
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'R' => {
                     let args = self.pop()?;
                     let func = self.pop()?;
                     let v = self.call(&func, args, 0)?;
-                    self.push(v);
+                    self.push(v)?;
                 }
                 0x81 | 0x92 => {
                     if op == 0x92 {
@@ -959,7 +1096,7 @@ impl<'a> Unpickler<'a> {
                     let args = self.pop()?;
                     let cls = self.pop()?;
                     let v = self.new_obj(&cls, args)?;
-                    self.push(v);
+                    self.push(v)?;
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -967,14 +1104,14 @@ impl<'a> Unpickler<'a> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    let v = persistent(&mut self.arena, pid)?;
-                    self.push(v);
+                    let v = self.persistent_load(persistent, pid)?;
+                    self.push(v)?;
                 }
                 b'P' => {
                     let line = self.line()?;
                     let pid = Value::Str(self.utf8(line)?);
-                    let v = persistent(&mut self.arena, pid)?;
-                    self.push(v);
+                    let v = self.persistent_load(persistent, pid)?;
+                    self.push(v)?;
                 }
                 0x82..=0x84 => return Err(self.err("extension registry opcodes (EXT1/2/4) are not supported")),
                 0x97 | 0x98 => return Err(self.err("out-of-band buffers (pickle protocol 5) are not supported")),
@@ -1007,8 +1144,9 @@ impl<'a> Unpickler<'a> {
         }
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            let work = self.arena.set_item(id, k, v).map_err(|m| self.err(m))?;
-            self.charge(work)?;
+            if let Err(m) = self.arena.set_item(id, k, v, self.budget) {
+                return Err(self.err(m));
+            }
         }
         Ok(())
     }
@@ -1039,9 +1177,9 @@ impl<'a> Unpickler<'a> {
             return Err(self.err(format!("NEWOBJ on a {}", self.arena.type_name(cls))));
         };
         match &**g {
-            "collections.OrderedDict" => Ok(self.arena.add(Obj::Dict(DictKind::OrderedDict, Dict::default()))),
-            "collections.Counter" => Ok(self.arena.add(Obj::Dict(DictKind::Counter, Dict::default()))),
-            "builtins.set" => Ok(self.arena.add(Obj::Set(Vec::new()))),
+            "collections.OrderedDict" => self.add(Obj::Dict(DictKind::OrderedDict, Dict::default())),
+            "collections.Counter" => self.add(Obj::Dict(DictKind::Counter, Dict::default())),
+            "builtins.set" => self.add(Obj::Set(Vec::new())),
             "torch.nn.parameter.Parameter" => self.call(cls, args, 0),
             _ => self.call(cls, args, 0),
         }
@@ -1053,7 +1191,7 @@ impl<'a> Unpickler<'a> {
             return Err(self.err(format!("{func}: expected {min} to {max} arguments, got {}", items.len())));
         }
         let items = items.to_vec();
-        self.charge(items.len())?;
+        self.charge_values(items.len())?;
         Ok(items)
     }
 
@@ -1071,7 +1209,7 @@ impl<'a> Unpickler<'a> {
                 other => Err(self.err(format!("{what}: expected ints, got {}", self.arena.type_name(other)))),
             })
             .collect::<Result<Vec<i64>>>()?;
-        self.charge(n)?;
+        self.charge(8 * n as u64)?;
         Ok(out)
     }
 
@@ -1095,18 +1233,19 @@ impl<'a> Unpickler<'a> {
         let size = self.ints("size", &a[2])?;
         let stride = self.ints("stride", &a[3])?;
         if size.len() != stride.len() {
-            return Err(self.err(format!("{func}: size {size:?} and stride {stride:?} differ in length")));
+            return Err(self.err(format!(
+                "{func}: size {} and stride {} differ in length",
+                crate::error::shape_str(&size),
+                crate::error::shape_str(&stride)
+            )));
         }
         let dtype = dtype.unwrap_or(storage.dtype);
-        Ok(self.arena.add(Obj::Tensor(TensorDesc { storage, dtype, offset, size, stride, parameter: false })))
+        self.add(Obj::Tensor(TensorDesc { storage, dtype, offset, size, stride, parameter: false }))
     }
 
-    fn opaque(&mut self, type_name: &str, unsupported: Option<&str>, args: Option<Value>) -> Value {
-        self.arena.add(Obj::Opaque {
-            type_name: type_name.to_string(),
-            unsupported: unsupported.map(str::to_string),
-            args,
-        })
+    fn opaque(&mut self, type_name: &str, unsupported: Option<&str>, args: Option<Value>) -> Result<Value> {
+        self.charge(type_name.len() as u64 + unsupported.map_or(0, |u| u.len() as u64))?;
+        self.add(Obj::Opaque { type_name: type_name.to_string(), unsupported: unsupported.map(str::to_string), args })
     }
 
     fn call(&mut self, func: &Value, args: Value, depth: usize) -> Result<Value> {
@@ -1122,18 +1261,18 @@ impl<'a> Unpickler<'a> {
             "collections.OrderedDict" | "collections.Counter" => {
                 let kind = if name == "collections.Counter" { DictKind::Counter } else { DictKind::OrderedDict };
                 let a = self.args(name, &args, 0, 1)?;
-                self.arena.objs.push(Obj::Dict(kind, Dict::default()));
-                let id = self.arena.objs.len() - 1;
-                let v = Value::Obj(id);
+                let v = self.add(Obj::Dict(kind, Dict::default()))?;
+                let Value::Obj(id) = v else { return Err(self.err("internal: a dict is not an object")) };
                 if let Some(init) = a.first() {
-                    let len = match (self.arena.dict(init), self.arena.seq(init)) {
-                        (Some((_, d)), _) => d.items.len(),
-                        (None, Some(seq)) => seq.len(),
+                    // A copy of a dict costs what building it did; pairs are charged as set.
+                    let cost = match (self.arena.dict(init), self.arena.seq(init)) {
+                        (Some((_, d)), _) => d.cost.saturating_add(d.items.len() as u64 * VALUE_COST),
+                        (None, Some(seq)) => seq.len() as u64 * 2 * VALUE_COST,
                         _ => {
                             return Err(self.err(format!("{name}: cannot build from a {}", self.arena.type_name(init))))
                         }
                     };
-                    self.charge(len)?;
+                    self.charge(cost)?;
                     if let Some((_, d)) = self.arena.dict(init) {
                         // A copy of a dict keeps its items and their index as they are.
                         let copy = d.clone();
@@ -1151,8 +1290,9 @@ impl<'a> Unpickler<'a> {
                         out
                     };
                     for (k, val) in pairs {
-                        let work = self.arena.set_item(id, k, val).map_err(|m| self.err(m))?;
-                        self.charge(work)?;
+                        if let Err(m) = self.arena.set_item(id, k, val, self.budget) {
+                            return Err(self.err(m));
+                        }
                     }
                 }
                 Ok(v)
@@ -1163,21 +1303,25 @@ impl<'a> Unpickler<'a> {
                     Some(v) => self.arena.seq(v).ok_or_else(|| self.err("set: argument is not a list"))?.to_vec(),
                     None => Vec::new(),
                 };
-                self.charge(items.len())?;
-                Ok(self.arena.add(Obj::Set(items)))
+                self.charge_values(items.len())?;
+                self.add(Obj::Set(items))
             }
             "builtins.bytearray" | "builtins.complex" | "torch.device" => {
                 let type_name = name.rsplit('.').next().unwrap_or(name).to_string();
-                Ok(self.opaque(&type_name, None, None))
+                self.opaque(&type_name, None, None)
             }
             "_codecs.encode" => {
                 let a = self.args(name, &args, 1, 2)?;
                 let Value::Str(s) = &a[0] else { return Err(self.err("_codecs.encode: not a string")) };
+                // A new bytes object each call, however often the string is memoized and reused.
+                self.charge(s.len() as u64)?;
                 let latin1 = match a.get(1) {
                     Some(Value::Str(enc)) => matches!(&**enc, "latin1" | "latin-1" | "iso-8859-1"),
                     _ => false,
                 };
-                let bytes: Vec<u8> = if latin1 {
+                let bytes: Vec<u8> = if s.is_ascii() {
+                    s.as_bytes().to_vec()
+                } else if latin1 {
                     s.chars()
                         .map(|c| u8::try_from(c as u32).map_err(|_| self.err("latin1: char > 255")))
                         .collect::<Result<_>>()?
@@ -1190,10 +1334,10 @@ impl<'a> Unpickler<'a> {
                 let a = self.args(name, &args, 0, 1)?;
                 let inner = match a.first() {
                     Some(v) => v.clone(),
-                    None => self.arena.add(Obj::Tuple(Vec::new())),
+                    None => self.add(Obj::Tuple(Vec::new()))?,
                 };
                 self.ints("torch.Size", &inner)?;
-                Ok(self.opaque("Size", None, Some(inner)))
+                self.opaque("Size", None, Some(inner))
             }
             "torch._utils._rebuild_tensor" => {
                 let a = self.args(name, &args, 4, 4)?;
@@ -1222,14 +1366,14 @@ impl<'a> Unpickler<'a> {
                 };
                 let a = self.args(name, &args, min, max)?;
                 let Some(data) = a.first().cloned() else {
-                    return Ok(self.opaque("Parameter", Some(name), None));
+                    return self.opaque("Parameter", Some(name), None);
                 };
                 match self.arena.get(&data) {
                     Some(Obj::Tensor(t)) => {
                         let mut t = t.clone();
                         t.parameter = true;
-                        self.charge(2 * t.size.len())?;
-                        Ok(self.arena.add(Obj::Tensor(t)))
+                        self.charge(16 * t.size.len() as u64)?;
+                        self.add(Obj::Tensor(t))
                     }
                     Some(Obj::Opaque { unsupported: Some(_), .. }) => Ok(data),
                     _ => Err(self.err(format!("{name}: data is a {}, not a tensor", self.arena.type_name(&data)))),
@@ -1242,16 +1386,16 @@ impl<'a> Unpickler<'a> {
                     if &**ty == "torch.nn.parameter.Parameter" {
                         let mut t = t.clone();
                         t.parameter = true;
-                        self.charge(2 * t.size.len())?;
-                        return Ok(self.arena.add(Obj::Tensor(t)));
+                        self.charge(16 * t.size.len() as u64)?;
+                        return self.add(Obj::Tensor(t));
                     }
                 }
                 Ok(inner)
             }
-            f if f.starts_with("torch._utils._rebuild_") => Ok(self.opaque("Tensor", Some(f), None)),
+            f if f.starts_with("torch._utils._rebuild_") => self.opaque("Tensor", Some(f), None),
             other => {
                 let type_name = other.rsplit('.').next().unwrap_or(other).to_string();
-                Ok(self.opaque(&type_name, None, None))
+                self.opaque(&type_name, None, None)
             }
         }
     }
@@ -1326,6 +1470,64 @@ mod tests {
         ] {
             assert!(!is_allowed_global(bad), "{bad}");
         }
+    }
+
+    /// Asserts `p` is refused by the budget, quickly.
+    #[track_caller]
+    fn refused_by_budget(p: &[u8]) {
+        let start = std::time::Instant::now();
+        match run(p) {
+            Err(Error::Format { message, .. }) => assert!(message.contains("resource budget of"), "{message}"),
+            other => panic!("expected the budget to refuse it, got {other:?}"),
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn budget_refuses_bombs_as_they_are_built() {
+        // {t: None} with t = (t, t) nested 30 times: 2^30 key nodes, refused while hashing.
+        let mut p = vec![0x80, 2, b'}', b'K', 1];
+        for _ in 0..30 {
+            p.extend_from_slice(b"2\x86");
+        }
+        p.extend_from_slice(b"Ns.");
+        refused_by_budget(&p);
+        // OrderedDict(memo[0]) copied 100 000 times: each copy costs what building it did.
+        let mut p = vec![0x80, 2, b']', b'}', b'q', 0, b'('];
+        for i in 0..2000u16 {
+            p.push(b'M');
+            p.extend_from_slice(&i.to_le_bytes());
+            p.push(b'N');
+        }
+        p.extend_from_slice(b"u0ccollections\nOrderedDict\nq\x01");
+        p.push(b'0');
+        for _ in 0..100_000 {
+            p.extend_from_slice(b"h\x01h\x00\x85Ra");
+        }
+        p.push(b'.');
+        refused_by_budget(&p);
+        // _codecs.encode of one memoized 256 KiB string, 10 000 times.
+        let mut p = vec![0x80, 2, b']', b'X'];
+        p.extend_from_slice(&(1u32 << 18).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'a', 1 << 18));
+        p.extend_from_slice(b"q\x000c_codecs\nencode\nq\x010");
+        for _ in 0..10_000 {
+            p.extend_from_slice(b"h\x01h\x00\x85Ra");
+        }
+        p.push(b'.');
+        refused_by_budget(&p);
+        // 48 M pushes of None from a file the budget sizes at 1 KiB.
+        let mut p = vec![0x80, 2];
+        p.extend(std::iter::repeat_n(b'N', 48 << 20));
+        p.push(b'.');
+        let mut budget = Budget::for_file_len(1024);
+        let r = load_with_budget(&p, "<test>", &mut budget, &mut |_, _| Err(Error::InvalidArgument("none".into())));
+        assert!(matches!(r, Err(Error::Format { message, .. }) if message.contains("1024-byte file")));
+        // A legitimate pickle uses a small part of its budget.
+        let p = b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bK\x02u.";
+        let mut budget = Budget::for_file_len(p.len() as u64);
+        load_with_budget(p, "<test>", &mut budget, &mut |_, _| Err(Error::InvalidArgument("none".into()))).unwrap();
+        assert!(budget.used() < 2048, "{}", budget.used());
     }
 
     #[test]

@@ -48,9 +48,9 @@ use std::rc::Rc;
 
 use tch::{Device, Kind, Tensor};
 
-use super::pickle::{self, Arena, DType, Obj, Pickled, StorageRef, TensorDesc, Value};
+use super::pickle::{self, Arena, Budget, DType, Obj, ObjId, Pickled, StorageRef, TensorDesc, Value};
 use super::{Checkpoint, Format, ReadOptions};
-use crate::error::{Error, Result};
+use crate::error::{shape_str, Error, Result};
 
 /// The keys under which nested checkpoints commonly keep their state dict, tried in order.
 pub const STATE_DICT_KEYS: &[&str] = &["state_dict", "model", "model_state_dict", "net"];
@@ -92,7 +92,7 @@ pub fn detect_format(bytes: &[u8]) -> Option<Format> {
 pub fn read_pth(path: &Path, opts: &ReadOptions) -> Result<Checkpoint> {
     let name = path.display().to_string();
     let io = |source| Error::Io { path: name.clone(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = super::files::open_regular(path)?;
     let len = file.metadata().map_err(io)?.len();
     if len == 0 {
         return Err(fmt_err(&name, "empty file, not a PyTorch checkpoint"));
@@ -300,10 +300,12 @@ struct Parsed<'a> {
 }
 
 fn read_impl(bytes: &[u8], path: &str, opts: &ReadOptions, source: &Source<'_>) -> Result<Checkpoint> {
+    // One budget for all the unpickling of the file, proportional to the file's size.
+    let budget = &mut Budget::for_file_len(bytes.len() as u64);
     let parsed = match detect_format(bytes) {
-        Some(Format::Zip) => parse_zip(bytes, path)?,
-        Some(Format::Tar) => parse_tar(bytes, path)?,
-        _ => parse_legacy(bytes, path)?,
+        Some(Format::Zip) => parse_zip(bytes, path, budget)?,
+        Some(Format::Tar) => parse_tar(bytes, path, budget)?,
+        _ => parse_legacy(bytes, path, budget)?,
     };
     materialize(parsed, bytes.len() as u64, path, opts, source)
 }
@@ -541,8 +543,14 @@ impl<'a> ZipArchive<'a> {
                     return Err(bad(format!("claims {} bytes inflated from {}", e.size, raw.len())));
                 }
                 let limit = usize::try_from(e.size).map_err(|_| bad("too large".into()))?;
-                let v = miniz_oxide::inflate::decompress_to_vec_with_limit(raw, limit)
-                    .map_err(|err| bad(format!("inflate failed: {:?}", err.status)))?;
+                let v = miniz_oxide::inflate::decompress_to_vec_with_limit(raw, limit).map_err(|err| {
+                    use miniz_oxide::inflate::TINFLStatus;
+                    bad(match err.status {
+                        TINFLStatus::HasMoreOutput => format!("inflates to more than the {} bytes it claims", e.size),
+                        TINFLStatus::FailedCannotMakeProgress => "the deflated data ends too early (truncated)".into(),
+                        _ => "the deflated data is corrupt".into(),
+                    })
+                })?;
                 if v.len() != limit {
                     return Err(bad(format!("inflated to {} bytes, expected {}", v.len(), e.size)));
                 }
@@ -562,7 +570,16 @@ impl<'a> ZipArchive<'a> {
     }
 }
 
-fn parse_zip<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
+/// Reads a metadata record of the archive (`data.pkl`, `byteorder`), charging what a
+/// deflated one inflates to against the file's unpickling budget.
+fn read_charged<'a>(zip: &ZipArchive<'a>, e: &ZipEntry, path: &str, budget: &mut Budget) -> Result<Cow<'a, [u8]>> {
+    if e.method != 0 {
+        budget.charge(e.size).map_err(|m| fmt_err(path, format!("record `{}` (deflated): {m}", e.name)))?;
+    }
+    zip.read(e, path)
+}
+
+fn parse_zip<'a>(bytes: &'a [u8], path: &str, budget: &mut Budget) -> Result<Parsed<'a>> {
     let zip = ZipArchive::parse(bytes, path)?;
     // As torch's PyTorchStreamReader: the archive's name is the first entry's top folder.
     let first = zip.entries.first().ok_or_else(|| fmt_err(path, "empty zip archive"))?;
@@ -580,46 +597,71 @@ fn parse_zip<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
     }
     let big_endian = match zip.find(&format!("{prefix}/byteorder")) {
         None => false,
-        Some(e) => match &*zip.read(e, path)? {
+        Some(e) => match &*read_charged(&zip, e, path, budget)? {
             b"little" => false,
             b"big" => true,
             other => {
-                return Err(fmt_err(path, format!("unknown byteorder record {:?}", String::from_utf8_lossy(other))))
+                let shown: String = String::from_utf8_lossy(other).chars().take(40).collect();
+                return Err(fmt_err(
+                    path,
+                    format!(
+                        "the byteorder record says `{}`, expected `little` or `big`",
+                        crate::error::printable(&shown)
+                    ),
+                ));
             }
         },
     };
     let pkl_entry = zip.find(&format!("{prefix}/data.pkl")).cloned().ok_or_else(|| fmt_err(path, "no data.pkl"))?;
-    let pkl = zip.read(&pkl_entry, path)?;
+    let pkl = read_charged(&zip, &pkl_entry, path, budget)?;
     let mut seen = HashMap::new();
-    let pickled = pickle::load(&pkl, path, &mut storage_hook(path, &mut seen))?;
+    let pickled = pickle::load_with_budget(&pkl, path, budget, &mut storage_hook(path, &mut seen))?;
     Ok(Parsed { format: Format::Zip, pickled, storages: Storages::Zip { zip, prefix }, big_endian })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Legacy.
 
-fn simple_pickle(bytes: &[u8], path: &str, what: &str) -> Result<Pickled> {
-    pickle::load(bytes, path, &mut |_, _| Err(fmt_err(path, format!("unexpected persistent id in the {what}"))))
+fn simple_pickle(bytes: &[u8], path: &str, what: &str, budget: &mut Budget) -> Result<Pickled> {
+    pickle::load_with_budget(bytes, path, budget, &mut |_, _| {
+        Err(fmt_err(path, format!("unexpected persistent id in the {what}")))
+    })
 }
 
-fn parse_legacy<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
+/// A pickled scalar in words, for messages: `1002`, `'text'`, or `a dict`.
+fn describe(arena: &Arena, v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Str(s) if s.len() <= 40 => format!("'{}'", crate::error::printable(s)),
+        other => format!("a {}", arena.type_name(other)),
+    }
+}
+
+fn parse_legacy<'a>(bytes: &'a [u8], path: &str, budget: &mut Budget) -> Result<Parsed<'a>> {
     let not_pth = |e: Error| match e {
         Error::Format { message, .. } => {
             fmt_err(path, format!("not a PyTorch checkpoint (neither zip, tar nor legacy pickle): {message}"))
         }
         other => other,
     };
-    let magic = simple_pickle(bytes, path, "magic number").map_err(not_pth)?;
+    let magic = simple_pickle(bytes, path, "magic number", budget).map_err(not_pth)?;
     if !matches!(magic.root, Value::Int(MAGIC_NUMBER)) {
         return Err(fmt_err(path, "not a PyTorch checkpoint: invalid magic number"));
     }
     let mut pos = magic.end;
-    let version = simple_pickle(&bytes[pos..], path, "protocol version")?;
+    let version = simple_pickle(&bytes[pos..], path, "protocol version", budget)?;
     if !matches!(version.root, Value::Int(PROTOCOL_VERSION)) {
-        return Err(fmt_err(path, format!("unsupported legacy protocol version {:?}", version.root)));
+        return Err(fmt_err(
+            path,
+            format!(
+                "unsupported legacy protocol version {} (torch writes {PROTOCOL_VERSION})",
+                describe(&version.arena, &version.root)
+            ),
+        ));
     }
     pos += version.end;
-    let sys_info = simple_pickle(&bytes[pos..], path, "sys_info")?;
+    let sys_info = simple_pickle(&bytes[pos..], path, "sys_info", budget)?;
     if let Some((_, d)) = sys_info.arena.dict(&sys_info.root) {
         for (k, v) in d.items() {
             if matches!(k, Value::Str(s) if &**s == "little_endian") && matches!(v, Value::Bool(false)) {
@@ -629,9 +671,9 @@ fn parse_legacy<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
     }
     pos += sys_info.end;
     let mut seen = HashMap::new();
-    let pickled = pickle::load(&bytes[pos..], path, &mut storage_hook(path, &mut seen))?;
+    let pickled = pickle::load_with_budget(&bytes[pos..], path, budget, &mut storage_hook(path, &mut seen))?;
     pos += pickled.end;
-    let keys = simple_pickle(&bytes[pos..], path, "storage keys")?;
+    let keys = simple_pickle(&bytes[pos..], path, "storage keys", budget)?;
     pos += keys.end;
     let key_list = keys.arena.seq(&keys.root).ok_or_else(|| fmt_err(path, "storage keys are not a list"))?;
     let mut map = HashMap::new();
@@ -729,7 +771,7 @@ fn tar_members<'a>(bytes: &'a [u8], path: &str) -> Result<HashMap<String, &'a [u
     Ok(members)
 }
 
-fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
+fn parse_tar<'a>(bytes: &'a [u8], path: &str, budget: &mut Budget) -> Result<Parsed<'a>> {
     let members = tar_members(bytes, path)?;
     let member = |name: &str| {
         members.get(name).copied().ok_or_else(|| {
@@ -744,12 +786,12 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
 
     // `storages`: count, then (key, location, storage_type) + 8-byte count + bytes, then views.
     let mut roots: HashMap<String, (DType, &'a [u8], String)> = HashMap::new();
-    let p = simple_pickle(storages_b, path, "storages")?;
+    let p = simple_pickle(storages_b, path, "storages", budget)?;
     let n = count(&p, "storages")?;
     let mut pos = p.end;
     let mut i: u128 = 0;
     while i < n {
-        let rec = simple_pickle(&storages_b[pos..], path, "storages")?;
+        let rec = simple_pickle(&storages_b[pos..], path, "storages", budget)?;
         pos += rec.end;
         let items =
             rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad storage record"))?;
@@ -767,7 +809,7 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
         pos += nbytes;
         i += 1;
     }
-    let views_p = simple_pickle(&storages_b[pos..], path, "storage views")?;
+    let views_p = simple_pickle(&storages_b[pos..], path, "storage views", budget)?;
     let mut views: HashMap<String, (String, u64, u64)> = HashMap::new();
     for v in views_p.arena.seq(&views_p.root).ok_or_else(|| fmt_err(path, "storage views are not a list"))? {
         let t = views_p.arena.seq(v).filter(|t| t.len() == 4).ok_or_else(|| fmt_err(path, "bad storage view"))?;
@@ -794,12 +836,12 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
 
     // `tensors`: count, then (key, storage_key, type) + ndim (4+4 bytes) + sizes, strides, offset.
     let mut tensors: HashMap<String, TensorDesc> = HashMap::new();
-    let p = simple_pickle(tensors_b, path, "tensors")?;
+    let p = simple_pickle(tensors_b, path, "tensors", budget)?;
     let n = count(&p, "tensors")?;
     let mut pos = p.end;
     let mut i: u128 = 0;
     while i < n {
-        let rec = simple_pickle(&tensors_b[pos..], path, "tensors")?;
+        let rec = simple_pickle(&tensors_b[pos..], path, "tensors", budget)?;
         pos += rec.end;
         let items =
             rec.arena.seq(&rec.root).filter(|s| s.len() == 3).ok_or_else(|| fmt_err(path, "bad tensor record"))?;
@@ -827,7 +869,7 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
     }
 
     // `pickle`: the object, tensors as persistent ids naming their key.
-    let pickled = pickle::load(pickle_b, path, &mut |arena: &mut Arena, pid: Value| {
+    let pickled = pickle::load_with_budget(pickle_b, path, budget, &mut |arena: &mut Arena, pid: Value| {
         if arena.seq(&pid).is_some() {
             return Err(fmt_err(path, "the checkpoint pickles an nn.Module class, not a state dict"));
         }
@@ -842,15 +884,61 @@ fn parse_tar<'a>(bytes: &'a [u8], path: &str) -> Result<Parsed<'a>> {
 // ---------------------------------------------------------------------------------------------
 // State dict and tensors.
 
-fn key_string(v: &Value) -> String {
+/// A dict key as text: strings as they are, other scalars as Python prints them, tuples of
+/// scalars as `(1, 'a')`, anything else as `<type>`; at most [`MAX_KEY_REPR`] characters for
+/// keys that are not strings (a key that shares sub-tuples could print exponentially long).
+fn key_string(arena: &Arena, v: &Value) -> String {
     match v {
         Value::Str(s) => s.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-        Value::None => "None".to_string(),
-        Value::Float(f) => f.to_string(),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        other => format!("{other:?}"),
+        _ => {
+            let mut out = String::new();
+            key_repr(arena, v, &mut out, 0);
+            out
+        }
+    }
+}
+
+/// The longest text [`key_string`] makes of a key that is not a string.
+const MAX_KEY_REPR: usize = 256;
+
+fn key_repr(arena: &Arena, v: &Value, out: &mut String, depth: usize) {
+    if out.len() >= MAX_KEY_REPR || depth > 8 {
+        if !out.ends_with('…') {
+            out.push('…');
+        }
+        return;
+    }
+    match v {
+        Value::Str(s) => {
+            out.push('\'');
+            out.extend(s.chars().take(MAX_KEY_REPR));
+            out.push('\'');
+        }
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        Value::None => out.push_str("None"),
+        Value::Float(f) => out.push_str(&f.to_string()),
+        other => match arena.get(other) {
+            Some(Obj::Tuple(items)) => {
+                out.push('(');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    key_repr(arena, item, out, depth + 1);
+                    if out.len() >= MAX_KEY_REPR {
+                        break;
+                    }
+                }
+                out.push(')');
+            }
+            _ => {
+                out.push('<');
+                out.push_str(&arena.type_name(other));
+                out.push('>');
+            }
+        },
     }
 }
 
@@ -861,7 +949,7 @@ fn dict_get<'v>(arena: &'v Arena, dict: &Value, key: &str) -> Option<&'v Value> 
 
 /// The `version` of each module path in a state dict's `_metadata` (an `OrderedDict`
 /// attribute, restored by `BUILD`), in file order; entries without an integer version are
-/// skipped.
+/// skipped. Each entry's dict is searched once however many entries share it (linear time).
 fn metadata_versions(arena: &Arena, dict: &pickle::Dict) -> Vec<(String, i64)> {
     let Some(meta) = dict.state().and_then(|s| dict_get(arena, s, "_metadata")) else {
         return Vec::new();
@@ -869,17 +957,35 @@ fn metadata_versions(arena: &Arena, dict: &pickle::Dict) -> Vec<(String, i64)> {
     let Some((_, meta)) = arena.dict(meta) else {
         return Vec::new();
     };
+    let mut seen: HashMap<ObjId, Option<i64>> = HashMap::new();
     meta.items()
         .iter()
-        .filter_map(|(k, v)| match dict_get(arena, v, "version") {
-            Some(Value::Int(n)) => i64::try_from(*n).ok().map(|n| (key_string(k), n)),
-            _ => None,
+        .filter_map(|(k, v)| {
+            let version = |v: &Value| match dict_get(arena, v, "version") {
+                Some(Value::Int(n)) => i64::try_from(*n).ok(),
+                _ => None,
+            };
+            let n = match v {
+                Value::Obj(id) => *seen.entry(*id).or_insert_with(|| version(v)),
+                _ => None,
+            }?;
+            Some((key_string(arena, k), n))
         })
         .collect()
 }
 
-fn has_tensor(arena: &Arena, dict: &Value) -> bool {
-    arena.dict(dict).is_some_and(|(_, d)| d.items().iter().any(|(_, v)| matches!(arena.get(v), Some(Obj::Tensor(_)))))
+/// Whether `dict` is a dict holding a tensor, remembered per object: top-level entries may
+/// all share one big dict, and each is looked at only once (linear time overall).
+fn has_tensor(arena: &Arena, dict: &Value, seen: &mut HashMap<ObjId, bool>) -> bool {
+    let Value::Obj(id) = dict else { return false };
+    if let Some(&known) = seen.get(id) {
+        return known;
+    }
+    let found = arena
+        .dict(dict)
+        .is_some_and(|(_, d)| d.items().iter().any(|(_, v)| matches!(arena.get(v), Some(Obj::Tensor(_)))));
+    seen.insert(*id, found);
+    found
 }
 
 /// The state dict: the dict, the key it was found under, and the other top-level entries.
@@ -897,7 +1003,7 @@ fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str)
         top.items()
             .iter()
             .filter(|(k, _)| !matches!(k, Value::Str(s) if &**s == skip))
-            .map(|(k, v)| (key_string(k), arena.type_name(v)))
+            .map(|(k, v)| (key_string(arena, k), arena.type_name(v)))
             .collect::<Vec<_>>()
     };
     if let Some(want) = &opts.state_dict_key {
@@ -908,7 +1014,7 @@ fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str)
             }
             Some(cur)
         });
-        let keys: Vec<String> = top.items().iter().map(|(k, _)| key_string(k)).collect();
+        let keys: Vec<String> = top.items().iter().map(|(k, _)| key_string(arena, k)).collect();
         return match found {
             Some(v) if arena.dict(v).is_some() => {
                 let first = want.split('.').next().unwrap_or(want);
@@ -918,21 +1024,27 @@ fn locate<'v>(arena: &'v Arena, root: &'v Value, opts: &ReadOptions, path: &str)
             Some(v) => {
                 Err(fmt_err(path, format!("checkpoint entry `{want}` is a {}, not a state dict", arena.type_name(v))))
             }
-            None => {
-                Err(fmt_err(path, format!("no entry `{want}` in the checkpoint (top-level keys: {})", keys.join(", "))))
-            }
+            None => Err(fmt_err(
+                path,
+                format!(
+                    "no entry `{want}` in the checkpoint (top-level keys: {}; `tchvision inspect` lists them all)",
+                    crate::error::cut_list(&keys, 20)
+                ),
+            )),
         };
     }
+    let mut seen = HashMap::new();
     for key in STATE_DICT_KEYS {
         if let Some(v) = dict_get(arena, root, key) {
-            if has_tensor(arena, v) {
+            if has_tensor(arena, v, &mut seen) {
                 return Ok((v, Some(key.to_string()), others(key)));
             }
         }
     }
-    if !has_tensor(arena, root) {
+    if !has_tensor(arena, root, &mut seen) {
         // No tensor at the top: a single dict of tensors there is the state dict (`ema`, …).
-        let nested: Vec<&(Value, Value)> = top.items().iter().filter(|(_, v)| has_tensor(arena, v)).collect();
+        let nested: Vec<&(Value, Value)> =
+            top.items().iter().filter(|(_, v)| has_tensor(arena, v, &mut seen)).collect();
         if let [(Value::Str(k), v)] = nested.as_slice() {
             return Ok((v, Some(k.to_string()), others(k)));
         }
@@ -986,7 +1098,7 @@ fn materialize(
     let mut descs: Vec<(String, &TensorDesc)> = Vec::new();
     let mut inner_other = Vec::new();
     for (k, v) in dict.items() {
-        let key = key_string(k);
+        let key = key_string(arena, k);
         match arena.get(v) {
             Some(Obj::Tensor(t)) => descs.push((key, t)),
             Some(Obj::Opaque { unsupported: Some(f), .. }) => {
@@ -1055,7 +1167,11 @@ impl Builder<'_, '_> {
         let mut numel: i128 = 1;
         for (&n, &st) in t.size.iter().zip(&t.stride) {
             if n < 0 || st < 0 {
-                return Err(err(format!("negative size or stride (size {:?}, stride {:?})", t.size, t.stride)));
+                return Err(err(format!(
+                    "negative size or stride (size {}, stride {})",
+                    shape_str(&t.size),
+                    shape_str(&t.stride)
+                )));
             }
             numel = numel.saturating_mul(n as i128);
             if n > 0 {
@@ -1065,14 +1181,20 @@ impl Builder<'_, '_> {
         if t.offset < 0 {
             return Err(err(format!("negative storage offset {}", t.offset)));
         }
+        if numel > i64::MAX as i128 {
+            return Err(err(format!("size {} has more elements than a tensor can hold", shape_str(&t.size))));
+        }
         if numel == 0 {
             return Tensor::f_empty(&t.size, (kind, device)).map_err(torch);
         }
         let needed = extent.saturating_add(t.offset as i128).saturating_add(1);
         if needed > elems {
             return Err(err(format!(
-                "storage `{}` holds {elems} elements, but size {:?}, stride {:?} and offset {} need {needed}",
-                s.key, t.size, t.stride, t.offset
+                "storage `{}` holds {elems} elements, but size {}, stride {} and offset {} need {needed}",
+                s.key,
+                shape_str(&t.size),
+                shape_str(&t.stride),
+                t.offset
             )));
         }
 

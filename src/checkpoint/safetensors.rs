@@ -28,19 +28,19 @@
 //! `safetensors.torch.load_file`).
 //!
 //! [`save`] writes to a temporary file in the destination's folder, syncs it and renames it into
-//! place, so readers never see a half-written file. Python reads it with
-//! `safetensors.torch.load_file`.
+//! place ([`super::files::write_atomically`]), so readers never see a half-written file. Python
+//! reads it with `safetensors.torch.load_file`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};
 
+use super::load::torch_dtype_name;
 use super::{Checkpoint, Format, ReadOptions};
-use crate::error::{Error, Result};
+use crate::error::{shape_str, Error, Result};
 
 /// The largest header accepted, as Python's `safetensors` (100 MB).
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
@@ -219,8 +219,8 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> 
             return Err(format_err(
                 path,
                 format!(
-                    "tensor `{}`: data offsets {:?} overlap the previous tensor's bytes{after}",
-                    e.key, e.data_offsets
+                    "tensor `{}`: data offsets [{b}, {}] overlap the previous tensor's bytes{after}",
+                    e.key, e.data_offsets[1]
                 ),
             ));
         }
@@ -228,8 +228,8 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> 
             return Err(format_err(
                 path,
                 format!(
-                    "tensor `{}`: data offsets {:?} leave bytes {end}..{b} of the data section unused{after}",
-                    e.key, e.data_offsets
+                    "tensor `{}`: data offsets [{b}, {}] leave bytes {end}..{b} of the data section unused{after}",
+                    e.key, e.data_offsets[1]
                 ),
             ));
         }
@@ -243,6 +243,16 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_len: u64) -> Result<Header> 
         ));
     }
     Ok(Header { entries, metadata, data_start })
+}
+
+/// A JSON value as JSON text (not Rust's debug form), cut to 80 characters.
+fn json_text(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
 }
 
 fn parse_entry(path: &Path, key: String, value: Value, data_len: u64) -> Result<Entry> {
@@ -265,8 +275,10 @@ fn parse_entry(path: &Path, key: String, value: Value, data_len: u64) -> Result<
         let d = d
             .as_u64()
             .filter(|&d| d <= i64::MAX as u64)
-            .ok_or_else(|| bad(format!("invalid dimension {d} in `shape`")))?;
-        numel = numel.checked_mul(d).ok_or_else(|| bad(format!("shape {shape_v:?} overflows")))?;
+            .ok_or_else(|| bad(format!("invalid dimension {} in `shape`", json_text(d))))?;
+        numel = numel
+            .checked_mul(d)
+            .ok_or_else(|| bad(format!("shape {} overflows", json_text(&Value::Array(shape_v.clone())))))?;
         shape.push(d as i64);
     }
     let offs = obj
@@ -275,7 +287,7 @@ fn parse_entry(path: &Path, key: String, value: Value, data_len: u64) -> Result<
         .filter(|a| a.len() == 2)
         .ok_or_else(|| bad("`data_offsets` is not an array of two offsets".into()))?;
     let (Some(b), Some(e)) = (offs[0].as_u64(), offs[1].as_u64()) else {
-        return Err(bad(format!("invalid `data_offsets` {offs:?}")));
+        return Err(bad(format!("invalid `data_offsets` {}", json_text(&Value::Array(offs.clone())))));
     };
     if b > e {
         return Err(bad(format!("data offsets [{b}, {e}] end before they begin")));
@@ -283,11 +295,13 @@ fn parse_entry(path: &Path, key: String, value: Value, data_len: u64) -> Result<
     if e > data_len {
         return Err(bad(format!("data offsets [{b}, {e}] lie outside the {data_len}-byte data section")));
     }
-    let nbytes =
-        numel.checked_mul(kind.elt_size_in_bytes() as u64).ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    let nbytes = numel
+        .checked_mul(kind.elt_size_in_bytes() as u64)
+        .ok_or_else(|| bad(format!("shape {} overflows", shape_str(&shape))))?;
     if nbytes != e - b {
         return Err(bad(format!(
-            "shape {shape:?} of dtype {dtype} needs {nbytes} bytes, but data offsets [{b}, {e}] span {}",
+            "shape {} of dtype {dtype} needs {nbytes} bytes, but data offsets [{b}, {e}] span {}",
+            shape_str(&shape),
             e - b
         )));
     }
@@ -298,7 +312,7 @@ fn parse_entry(path: &Path, key: String, value: Value, data_len: u64) -> Result<
 pub fn read_header(path: impl AsRef<Path>) -> Result<Header> {
     use std::io::Read;
     let path = path.as_ref();
-    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut f = super::files::open_regular(path)?;
     let len = f.metadata().map_err(|e| io_err(path, e))?.len();
     let mut size = [0u8; 8];
     if len < 8 {
@@ -360,12 +374,15 @@ pub fn tensor_from_bytes(bytes: &[u8], shape: &[i64], kind: Kind) -> Result<Tens
     let want = numel.and_then(|n| n.checked_mul(kind.elt_size_in_bytes() as u64));
     if want != Some(bytes.len() as u64) {
         return Err(Error::InvalidArgument(format!(
-            "{} bytes cannot hold a {kind:?} tensor of shape {shape:?}",
-            bytes.len()
+            "{} bytes cannot hold a {} tensor of shape {}",
+            bytes.len(),
+            torch_dtype_name(kind),
+            shape_str(shape)
         )));
     }
-    let t = Tensor::f_empty(shape, (kind, Device::Cpu))
-        .map_err(|e| Error::torch(format!("allocating a {kind:?} tensor of shape {shape:?}"), e))?;
+    let t = Tensor::f_empty(shape, (kind, Device::Cpu)).map_err(|e| {
+        Error::torch(format!("allocating a {} tensor of shape {}", torch_dtype_name(kind), shape_str(shape)), e)
+    })?;
     if !bytes.is_empty() {
         // SAFETY: `t` is a fresh contiguous CPU tensor of exactly `bytes.len()` bytes (checked
         // above), so its data pointer is valid for that many writes and cannot overlap `bytes`.
@@ -386,7 +403,7 @@ pub fn read(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Checkpoint> {
     #[cfg(target_endian = "big")]
     return Err(format_err(path, "safetensors files are little-endian; big-endian hosts are not supported"));
 
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let file = super::files::open_regular(path)?;
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     if len < 8 {
         parse_header(path, &[], len)?;
@@ -413,7 +430,7 @@ pub fn read(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Checkpoint> {
             t
         } else {
             t.f_to_device(opts.device)
-                .map_err(|err| format_err(path, format!("tensor `{}`: moving to {:?}: {err}", e.key, opts.device)))?
+                .map_err(|err| format_err(path, format!("tensor `{}`: moving to the device: {err}", e.key)))?
         };
         // The bytes are in libtorch's memory now: let the kernel drop the mapped pages from this
         // process (they stay in the page cache), so the mapping does not double the peak memory.
@@ -533,8 +550,9 @@ pub fn save_with_metadata(
         let kind = t.f_kind().map_err(|e| Error::torch(format!("{}: tensor `{key}`", path.display()), e))?;
         let dtype = dtype_of_kind(kind).ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "{}: tensor `{key}`: safetensors cannot store dtype {kind:?}",
-                path.display()
+                "{}: tensor `{key}`: safetensors cannot store dtype {}",
+                path.display(),
+                torch_dtype_name(kind)
             ))
         })?;
         let t = t.f_to_device(Device::Cpu).and_then(|t| t.f_contiguous()).map_err(|e| {
@@ -559,7 +577,7 @@ pub fn save_with_metadata(
         header.push(' ');
     }
 
-    write_atomically(path, |w| {
+    super::files::write_atomically_io(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(header.as_bytes())?;
         for (t, nbytes) in &prepared {
@@ -576,42 +594,6 @@ pub fn save_with_metadata(
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
-}
-
-/// Writes a file through `write` into a temporary sibling of `path`, syncs it, and renames it
-/// into place (then syncs the folder). On error the temporary file is removed.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("{}: not a file name", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, &file);
-        write(&mut w)?;
-        w.flush()?;
-        drop(w);
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(path, e)
-    })
 }
 
 #[cfg(test)]

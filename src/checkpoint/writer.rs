@@ -23,14 +23,14 @@
 //! `torch.save(module.state_dict())` does, so that modules whose loading depends on it
 //! (torchvision's MNASNet) load the file in torch.
 //!
-//! The write is atomic: the archive goes to a temporary file in the destination's folder, is
-//! flushed and fsynced, then renamed over the destination; on any error the temporary file is
-//! removed and an existing file at `path` is left as it was.
+//! The write is atomic ([`super::files::write_atomically`]): the archive goes to a temporary
+//! file in the destination's folder, is flushed and fsynced, then renamed over the destination;
+//! on any error (or SIGINT/SIGTERM) the temporary file is removed and an existing file at
+//! `path` is left as it was, and a replaced file keeps its permission bits.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
 use tch::{Device, Tensor};
 
@@ -67,37 +67,9 @@ pub fn save_module<M: crate::nn::Module + ?Sized>(path: &Path, module: &M) -> Re
 /// `OrderedDict({path: {'version': n}, ...})`; none when empty.
 pub fn save_pth_with_versions(path: &Path, tensors: &[(String, Tensor)], versions: &[(String, i64)]) -> Result<()> {
     let shown = path.display().to_string();
-    let io_err = |source| Error::Io { path: shown.clone(), source };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("{shown}: not a file path")))?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (file, tmp) = create_temp(&dir, &file_name).map_err(io_err)?;
-    let written = (|| -> Result<()> {
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        write_archive(&mut w, tensors, versions, &shown)?;
-        let file = w.into_inner().map_err(|e| io_err(e.into_error()))?;
-        file.sync_all().map_err(io_err)?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    // Make the rename itself durable (best effort: not every platform can fsync a folder).
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    // Everything that can be refused is refused before a byte is written.
+    check_tensors(tensors, &shown)?;
+    super::files::write_atomically(path, |w| write_archive(w, tensors, versions, &shown))
 }
 
 /// Writes the `.pth` archive of `tensors` to memory (the bytes [`save_pth`] writes).
@@ -107,27 +79,28 @@ pub fn write_pth_bytes(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn create_temp(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut last = None;
-    for attempt in 0..100u32 {
-        let tmp = dir.join(format!(".{name}.tmp-{}-{nanos:x}-{attempt}", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((f, tmp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::other("no temporary file name available")))
-}
-
 /// The storage class and dtype under which a tensor is pickled.
 fn storage_class(path: &str, key: &str, t: &Tensor) -> Result<(&'static str, DType)> {
     let kind = t.f_kind().map_err(|e| Error::torch(format!("{path}: `{key}`"), e))?;
     DType::from_kind(kind).and_then(|d| d.storage_class().map(|c| (c, d))).ok_or_else(|| Error::Format {
         path: path.to_string(),
-        message: format!("`{key}`: cannot save tensors of kind {kind:?} (no torch storage type)"),
+        message: format!(
+            "`{key}`: cannot save tensors of dtype {} (torch has no storage type for it)",
+            super::load::torch_dtype_name(kind)
+        ),
     })
+}
+
+/// Refuses duplicate keys and dtypes torch has no storage type for.
+fn check_tensors(tensors: &[(String, Tensor)], path: &str) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (k, t) in tensors {
+        if !seen.insert(k.as_str()) {
+            return Err(Error::DuplicateKey(k.clone()));
+        }
+        storage_class(path, k, t)?;
+    }
+    Ok(())
 }
 
 fn write_archive<W: Write>(
@@ -137,12 +110,7 @@ fn write_archive<W: Write>(
     path: &str,
 ) -> Result<()> {
     let io_err = |source| Error::Io { path: path.to_string(), source };
-    let mut seen = HashSet::new();
-    for (k, _) in tensors {
-        if !seen.insert(k.as_str()) {
-            return Err(Error::DuplicateKey(k.clone()));
-        }
-    }
+    check_tensors(tensors, path)?;
     let mut zip = ZipWriter::new(w);
     let pkl = state_dict_pickle(tensors, versions, path)?;
     let rec = |name: &str| format!("{ARCHIVE_NAME}/{name}");

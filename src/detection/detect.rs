@@ -33,6 +33,26 @@ pub struct ImageDetections {
     pub output: PathBuf,
 }
 
+/// The annotated PNG [`detect_images`] writes for each of `paths`, in order: `out_dir/<stem>.png`,
+/// and `<stem>_2.png`, `<stem>_3.png`, … for later inputs that share a stem. A caller can check
+/// them against its inputs before any work (`tchvision detect` refuses to overwrite an input).
+pub fn output_paths<P: AsRef<Path>>(paths: &[P], out_dir: &Path) -> Vec<PathBuf> {
+    let mut used: HashSet<String> = HashSet::new();
+    paths
+        .iter()
+        .map(|path| {
+            let stem = path.as_ref().file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty()).unwrap_or("image");
+            let mut name = format!("{stem}.png");
+            let mut k = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{stem}_{k}.png");
+                k += 1;
+            }
+            out_dir.join(name)
+        })
+        .collect()
+}
+
 /// Runs a YOLO-v1 detector on image files and draws the results.
 ///
 /// For each path, in order: the image is read with [`imageio::load_rgb`] (JPEG or PNG;
@@ -43,7 +63,8 @@ pub struct ImageDetections {
 /// model's device, decoded with [`decode`] (class-specific score `> conf`, per-class NMS with
 /// IoU `> iou` suppressing) with boxes mapped back to the original image's pixels, drawn
 /// ([`draw_detections_on_tensor`]) and written as `out_dir/<stem>.png` (`<stem>_2.png`, … when
-/// two inputs share a stem). `out_dir` is created when missing.
+/// two inputs share a stem; see [`output_paths`]). `out_dir` is created when missing; an
+/// output that would replace one of the input images is refused before anything is read.
 ///
 /// Returns one [`ImageDetections`] per path; `serde_json::to_string(&result)` gives
 /// `[{"image", "detections": [{"class", "score", "box": [x1, y1, x2, y2]}]}]`.
@@ -59,6 +80,19 @@ pub fn detect_images<P: AsRef<Path>>(
             "detect: the IoU threshold must be in [0, 1] and the score threshold a number, got iou {iou}, conf {conf}"
         )));
     }
+    let outputs = output_paths(paths, out_dir);
+    for (input, output) in paths.iter().flat_map(|p| outputs.iter().map(move |o| (p.as_ref(), o))) {
+        if crate::checkpoint::files::same_file(input, output) {
+            return Err(Error::InvalidArgument(format!(
+                "detect: the drawing {} would overwrite the input image {}; choose another output folder",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(Error::InvalidArgument(format!("detect: the output folder {} is a file", out_dir.display())));
+    }
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io { path: out_dir.display().to_string(), source })?;
     let (device, kind) =
         model.named_parameters().first().map(|(_, t)| (t.device(), t.kind())).unwrap_or((Device::Cpu, Kind::Float));
@@ -67,10 +101,9 @@ pub fn detect_images<P: AsRef<Path>>(
     let names = model.class_names();
     let norm = model.input_normalization();
     let options = DecodeOptions { score_threshold: conf, iou_threshold: iou, max_detections: None };
-    let mut used: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(paths.len());
     let _guard = tch::no_grad_guard();
-    for path in paths {
+    for (path, output) in paths.iter().zip(outputs) {
         let path = path.as_ref();
         let img = imageio::load_rgb(path)?;
         let (h, w) = (img.size()[1], img.size()[2]);
@@ -92,14 +125,6 @@ pub fn detect_images<P: AsRef<Path>>(
         let out = model.try_forward_t(&x, false)?;
         let dets = decode(&out, &layout, &[(w as f64, h as f64)], &options, &names)?.pop().unwrap_or_default();
         let drawn = draw_detections_on_tensor(&img, &dets)?;
-        let stem = path.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty()).unwrap_or("image");
-        let mut name = format!("{stem}.png");
-        let mut k = 2;
-        while !used.insert(name.clone()) {
-            name = format!("{stem}_{k}.png");
-            k += 1;
-        }
-        let output = out_dir.join(name);
         imageio::save_png(&output, &drawn)?;
         results.push(ImageDetections {
             image: path.display().to_string(),

@@ -1,10 +1,11 @@
 //! What several subcommands share: building a model from the registry on a device, resolving
-//! and loading weights, printing.
+//! and loading weights, checking arguments and outputs before any work, printing.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tch::{nn::VarStore, Device};
+use tchvision::checkpoint::files;
 use tchvision::checkpoint::{self, LoadOptions, LoadReport, ReadOptions};
 use tchvision::imageio::Preprocess;
 use tchvision::models::api::{Model, Options};
@@ -83,12 +84,24 @@ pub fn build_loaded(
     device: Device,
 ) -> anyhow::Result<(Built, Option<ResolvedWeights>)> {
     let resolved = weights.resolve(arch)?;
-    let named = resolved.as_ref().filter(|r| r.by_name).and_then(|r| r.published);
+    let built = build_resolved(arch, options, resolved.as_ref(), device)?;
+    Ok((built, resolved))
+}
+
+/// [`build_loaded`] with the weights already resolved (so that a subcommand can check its
+/// outputs against the weights file before building anything).
+pub fn build_resolved(
+    arch: &str,
+    options: &OptionArgs,
+    resolved: Option<&ResolvedWeights>,
+    device: Device,
+) -> anyhow::Result<Built> {
+    let named = resolved.filter(|r| r.by_name).and_then(|r| r.published);
     let built = build(arch, &options.get()?, named, device)?;
-    if let Some(r) = &resolved {
+    if let Some(r) = resolved {
         load_strict(built.model.as_ref(), &r.path, r.published, device)?;
     }
-    Ok((built, resolved))
+    Ok(built)
 }
 
 /// Weights given on the command line: a file, or the name of torchvision's published weights
@@ -124,6 +137,7 @@ impl WeightsArg {
 pub fn resolve_weights(arch: &str, spec: &str, dirs: &[PathBuf]) -> anyhow::Result<ResolvedWeights> {
     let as_path = Path::new(spec);
     if as_path.exists() {
+        files::check_regular(as_path)?;
         let name = as_path.file_name().and_then(|s| s.to_str()).unwrap_or("");
         let published = model_info(arch)?.weights.iter().find(|w| w.file == name);
         return Ok(ResolvedWeights { path: as_path.to_path_buf(), published, by_name: false });
@@ -176,13 +190,148 @@ pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str, model: &dyn Model
     }
 }
 
-/// Prints `value` as pretty JSON on stdout.
+/// Prints `value` as pretty JSON on stdout (an I/O error, such as a closed pipe, is returned
+/// as such: `main` ends quietly on a closed pipe and fails on a full disk).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// A bad command-line argument, found before any work: one line on stderr and exit status 2,
+/// as clap's own usage errors.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A [`Usage`] error.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
+}
+
+/// Refuses, before any work, an output file that is one of the inputs (after resolving links
+/// and `..`): `convert a.pth a.pth`, `run --output x.npy --input x.npy`, a drawing that would
+/// replace its image. `what` names the output's option.
+pub fn check_not_an_input(output: &Path, what: &str, inputs: &[&Path]) -> anyhow::Result<()> {
+    for input in inputs {
+        if files::same_file(output, input) {
+            return Err(usage(format!(
+                "{what} {} is the input {}: refusing to overwrite an input; choose another name",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an output folder option (`--out DIR`): it must not be an existing file.
+pub fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
+    if let Ok(m) = std::fs::metadata(dir) {
+        if !m.is_dir() {
+            return Err(usage(format!("--out {} is a file, not a folder", dir.display())));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that each input exists and is a regular file (not a folder, FIFO or device), before
+/// any model is built.
+pub fn check_inputs(paths: &[&Path]) -> anyhow::Result<()> {
+    for p in paths {
+        files::check_regular(p)?;
+    }
+    Ok(())
+}
+
+/// The tensor file formats the CLI writes, told by the output's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutFormat {
+    /// PyTorch's zip format (`torch.save`): `.pth`, `.pt`, `.bin`, `.ckpt`.
+    Pth,
+    /// safetensors: `.safetensors`.
+    Safetensors,
+}
+
+impl OutFormat {
+    /// The format of `path` by its extension; a usage error naming the choices otherwise.
+    pub fn of(path: &Path, option: &str) -> anyhow::Result<OutFormat> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("safetensors") => Ok(OutFormat::Safetensors),
+            Some("pth" | "pt" | "bin" | "ckpt") => Ok(OutFormat::Pth),
+            _ => Err(usage(format!(
+                "{option} {}: cannot tell which format to write; name it .safetensors, or .pth, .pt, .bin, .ckpt \
+                 (PyTorch's zip format)",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The format's name as `inspect` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutFormat::Pth => "zip",
+            OutFormat::Safetensors => "safetensors",
+        }
+    }
+
+    /// Writes `tensors` to `path` in this format, atomically, with the `_metadata` module
+    /// `versions` into a `.pth` (safetensors has no place for them).
+    pub fn save(
+        self,
+        path: &Path,
+        tensors: &[(String, tch::Tensor)],
+        versions: &[(String, i64)],
+    ) -> anyhow::Result<()> {
+        let written = || format!("writing {}", path.display());
+        match self {
+            OutFormat::Safetensors => tchvision::checkpoint::safetensors::save(path, tensors).with_context(written)?,
+            OutFormat::Pth => {
+                tchvision::checkpoint::save_pth_with_versions(path, tensors, versions).with_context(written)?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest `--input-size` side accepted: a model's activations grow with the input, and a
+/// summary keeps every module's output.
+pub const MAX_INPUT_SIDE: i64 = 4096;
+
+/// `--input-size H,W` checked: two whole numbers from 1 to [`MAX_INPUT_SIDE`]; `default`
+/// without the option.
+pub fn input_size(arg: Option<&[i64]>, default: [i64; 2]) -> anyhow::Result<[i64; 2]> {
+    let Some(v) = arg else { return Ok(default) };
+    let [h, w] = v else {
+        let given: Vec<String> = v.iter().map(i64::to_string).collect();
+        return Err(usage(format!("--input-size needs two numbers H,W, got {} ({})", v.len(), given.join(","))));
+    };
+    for (name, d) in [("height", *h), ("width", *w)] {
+        if !(1..=MAX_INPUT_SIDE).contains(&d) {
+            return Err(usage(format!("--input-size: {name} {d} is not between 1 and {MAX_INPUT_SIDE} pixels")));
+        }
+    }
+    Ok([*h, *w])
+}
+
+/// A column of text padded to `width` characters (no format width, whose limit a 70 000-byte
+/// key would pass), after escaping control characters.
+pub fn pad(s: &str, width: usize) -> String {
+    let s = tchvision::error::printable(s);
+    let n = s.chars().count();
+    let mut out = s.into_owned();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    out
 }
 
 /// A progress bar on stderr for `n` steps: drawn on a terminal, hidden when piped.

@@ -6,13 +6,18 @@
 //! its keys as stored (a DataParallel `module.` prefix is kept) and in its order, with its
 //! `_metadata` module versions into a `.pth` (safetensors has no place for them; torchvision's
 //! MNASNet needs them). Other non-tensor entries are not carried over. The output is written
-//! atomically.
+//! atomically, and keeps the mode of a file it replaces; OUT may not be IN. Tensors are written contiguous: views that would materialise
+//! far more than the input holds (a zero-stride view of a few bytes claiming gigabytes) are
+//! refused, naming the tensor (see `tchvision::checkpoint::check_materialized`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tchvision::checkpoint::{self, ReadOptions};
+use tchvision::error::printable;
+
+use crate::common::{check_not_an_input, OutFormat};
 
 /// Arguments of `tchvision convert`.
 #[derive(Debug, clap::Args)]
@@ -29,26 +34,11 @@ pub struct Args {
     pub json: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OutFormat {
-    Pth,
-    Safetensors,
-}
-
-fn out_format(path: &Path) -> anyhow::Result<OutFormat> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    Ok(match ext.as_deref() {
-        Some("safetensors") => OutFormat::Safetensors,
-        Some("pth" | "pt" | "bin" | "ckpt") => OutFormat::Pth,
-        _ => {
-            bail!("cannot tell the output format of {}: name it .safetensors, .pth, .pt, .bin or .ckpt", path.display())
-        }
-    })
-}
-
 /// Runs `tchvision convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let format = out_format(&args.output)?;
+    // Every argument is checked before anything is read or written.
+    let format = OutFormat::of(&args.output, "OUT")?;
+    check_not_an_input(&args.output, "OUT", &[&args.input])?;
     let opts = ReadOptions {
         state_dict_key: args.key.clone(),
         strip_module_prefix: false,
@@ -56,18 +46,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..ReadOptions::default()
     };
     let ckpt = checkpoint::read(&args.input, &opts).with_context(|| format!("reading {}", args.input.display()))?;
-    let written = || format!("writing {}", args.output.display());
-    match format {
-        OutFormat::Safetensors => checkpoint::safetensors::save(&args.output, &ckpt.tensors).with_context(written)?,
-        OutFormat::Pth => {
-            checkpoint::save_pth_with_versions(&args.output, &ckpt.tensors, &ckpt.versions).with_context(written)?
-        }
-    }
-    let bytes: u64 = ckpt.tensors.iter().map(|(_, t)| t.numel() as u64 * t.kind().elt_size_in_bytes() as u64).sum();
-    let out_name = match format {
-        OutFormat::Pth => "zip",
-        OutFormat::Safetensors => "safetensors",
-    };
+    // Views (zero strides, storages shared many times) are written as contiguous copies:
+    // refuse to materialise more than the input's size justifies.
+    let file_len = std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0);
+    checkpoint::check_materialized(&args.input, file_len, &ckpt.tensors)
+        .with_context(|| format!("converting {}", args.input.display()))?;
+    format.save(&args.output, &ckpt.tensors, &ckpt.versions)?;
+    let bytes: u64 = ckpt.tensors.iter().map(|(_, t)| checkpoint::materialized_bytes(t).unwrap_or(0)).sum();
     let mut out = std::io::stdout().lock();
     if args.json {
         let v = serde_json::json!({
@@ -75,19 +60,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "input_format": ckpt.format.to_string(),
             "state_dict_key": ckpt.state_dict_key,
             "output": args.output.display().to_string(),
-            "output_format": out_name,
+            "output_format": format.name(),
             "tensors": ckpt.tensors.len(),
             "bytes": bytes,
         });
         writeln!(out, "{v}")?;
     } else {
-        let key = ckpt.state_dict_key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default();
+        let key = ckpt.state_dict_key.as_ref().map(|k| format!(", key `{}`", printable(k))).unwrap_or_default();
         writeln!(
             out,
-            "wrote {} ({out_name}): {} tensors, {bytes} bytes, from {} ({}{key})",
-            args.output.display(),
+            "wrote {} ({}): {} tensors, {bytes} bytes, from {} ({}{key})",
+            printable(&args.output.display().to_string()),
+            format.name(),
             ckpt.tensors.len(),
-            args.input.display(),
+            printable(&args.input.display().to_string()),
             ckpt.format
         )?;
     }

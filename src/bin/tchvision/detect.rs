@@ -1,14 +1,16 @@
 //! `tchvision detect ARCH [--weights FILE] IMAGE… [--conf 0.2] [--iou 0.5] --out DIR`: YOLO-v1
 //! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tch::nn::VarStore;
-use tchvision::detection::detect_images;
 use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
+use tchvision::detection::{detect_images, output_paths};
+use tchvision::error::printable;
 
-use crate::common::{print_json, DeviceArg};
+use crate::common::{check_inputs, check_not_an_input, check_out_dir, print_json, usage, DeviceArg};
 
 /// Arguments of `tchvision detect`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,23 @@ pub struct Args {
 /// Runs `tchvision detect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
+    // Every argument, and every output name, is checked before the model is built.
+    check_out_dir(&args.out)?;
+    if !(0.0..=1.0).contains(&args.iou) || !args.conf.is_finite() {
+        return Err(usage(format!(
+            "--iou must be between 0 and 1 and --conf a number, got --iou {} --conf {}",
+            args.iou, args.conf
+        )));
+    }
+    check_inputs(&args.images.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    let mut inputs: Vec<&Path> = args.images.iter().map(PathBuf::as_path).collect();
+    if let Some(w) = &args.weights {
+        check_inputs(&[w])?;
+        inputs.push(w);
+    }
+    for (image, png) in args.images.iter().zip(output_paths(&args.images, &args.out)) {
+        check_not_an_input(png.as_path(), &format!("the drawing of {}", image.display()), &inputs)?;
+    }
     let vs = VarStore::new(device);
     let model = create_detector(&args.arch, &vs.root(), &YoloV1Config::paper())
         .with_context(|| format!("building {} (one of {})", args.arch, DETECTORS.join(", ")))?;
@@ -48,20 +67,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(w) => {
             let report = load_detector_weights(model.as_ref(), w, device)?;
             if !report.is_complete() {
-                eprintln!("tchvision: note: {}: {}", w.display(), report.summary());
+                let _ =
+                    writeln!(std::io::stderr(), "tchvision: note: {}: {}", w.display(), printable(&report.summary()));
             }
         }
-        None => eprintln!("tchvision: note: no --weights given: {} has random weights", args.arch),
+        None => {
+            let _ =
+                writeln!(std::io::stderr(), "tchvision: note: no --weights given: {} has random weights", args.arch);
+        }
     }
     let results = detect_images(model.as_ref(), &args.images, args.conf, args.iou, &args.out)?;
     if args.json {
         return print_json(&results);
     }
+    let mut out = std::io::stdout().lock();
     for r in &results {
-        println!("{}: {} detection(s) -> {}", r.image, r.detections.len(), r.output.display());
+        writeln!(
+            out,
+            "{}: {} detection(s) -> {}",
+            printable(&r.image),
+            r.detections.len(),
+            printable(&r.output.display().to_string())
+        )?;
         for d in &r.detections {
             let [x1, y1, x2, y2] = d.bbox;
-            println!("  {:<12} {:.3}  [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]", d.class_name, d.score);
+            writeln!(out, "  {:<12} {:.3}  [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]", d.class_name, d.score)?;
         }
     }
     Ok(())

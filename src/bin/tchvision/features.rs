@@ -3,15 +3,20 @@
 //! transformer's token outputs `[N, L, C]` are pictured as the grid of their patch tokens, and
 //! channels-last stages (Swin's NHWC token maps) per channel.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
+use tchvision::error::{printable, shape_str};
 use tchvision::imageio;
 use tchvision::models::features::{Layout, NodeOutputs};
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
+use crate::common::{
+    build_resolved, check_inputs, check_not_an_input, check_out_dir, preprocess_for, print_json, progress, usage,
+    DeviceArg, OptionArgs, WeightsArg,
+};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
@@ -63,30 +68,68 @@ fn token_map(tokens: &tch::Tensor) -> anyhow::Result<tch::Tensor> {
 /// Runs `tchvision features`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
+    // Every argument, and every output name, is checked before a file is written.
+    check_out_dir(&args.out)?;
+    if args.cols.is_some_and(|c| c < 1) {
+        return Err(usage(format!("--cols {}: needs at least 1", args.cols.unwrap_or(0))));
+    }
+    check_inputs(&[&args.image])?;
+    let w = args.weights.resolve(&args.arch)?;
+    let mut pngs: Vec<PathBuf> = Vec::with_capacity(args.nodes.len());
+    for node in &args.nodes {
+        let png = args.out.join(format!("{}.png", node.replace('.', "_")));
+        if let Some(i) = pngs.iter().position(|p| *p == png) {
+            return Err(usage(format!(
+                "--nodes: `{}` and `{node}` would both be written to {}",
+                args.nodes[i],
+                png.display()
+            )));
+        }
+        let mut inputs: Vec<&Path> = vec![&args.image];
+        if let Some(w) = &w {
+            inputs.push(&w.path);
+        }
+        check_not_an_input(&png, &format!("the picture of node `{node}`"), &inputs)?;
+        pngs.push(png);
+    }
+    let built = build_resolved(&args.arch, &args.options, w.as_ref(), device)?;
     let model = built.model.as_ref();
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
-    let x = preprocess_for(w.as_ref(), &args.arch, model).apply(&img)?.unsqueeze(0).to_device(device);
+    let x = preprocess_for(w.as_ref(), &args.arch, model).apply(&img)?.f_unsqueeze(0)?.f_to_device(device)?;
     let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let pb = progress(nodes.len() as u64, "writing feature maps");
-    let mut pictures = Vec::new();
     // Stages the model reports channels-last (Swin's NHWC token maps) are pictured per channel.
     let nhwc: Vec<String> =
         model.feature_info().into_iter().filter(|f| f.layout == Layout::Nhwc).map(|f| f.module).collect();
+    // Every node must give a picture before the first one is written.
+    let mut maps = Vec::with_capacity(nodes.len());
     for (node, t) in nodes {
         let shape = t.size();
-        let map = if nhwc.contains(&node) { t.permute([0, 3, 1, 2]) } else { t };
+        let map = if nhwc.contains(&node) { t.f_permute([0, 3, 1, 2])? } else { t };
         let map = match shape.len() {
-            4 => map.get(0),
-            3 => token_map(&map.get(0))
-                .with_context(|| format!("node {node} outputs tokens {shape:?} that do not form a square grid"))?,
-            _ => anyhow::bail!("node {node} outputs shape {shape:?}, not a [N, C, H, W] map or [N, L, C] tokens"),
+            4 => map.f_get(0)?,
+            3 => token_map(&map.f_get(0)?).map_err(|e| {
+                usage(format!(
+                    "--nodes: node `{node}` outputs tokens {} that do not form a square grid ({e}); nothing was written",
+                    shape_str(&shape)
+                ))
+            })?,
+            _ => {
+                return Err(usage(format!(
+                    "--nodes: node `{node}` outputs shape {}, not a [N, C, H, W] map or [N, L, C] tokens; \
+                     nothing was written",
+                    shape_str(&shape)
+                )))
+            }
         };
+        maps.push((node, shape, map));
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let pb = progress(maps.len() as u64, "writing feature maps");
+    let mut pictures = Vec::new();
+    for ((node, shape, map), png) in maps.into_iter().zip(pngs) {
         let cols = args.cols.unwrap_or_else(|| (map.size()[0] as f64).sqrt().ceil() as i64);
         let grid = imageio::feature_grid(&map, cols)?;
-        let png = args.out.join(format!("{}.png", node.replace('.', "_")));
         imageio::save_png(&png, &grid)?;
         pictures.push(Picture { node, shape, png: png.display().to_string() });
         pb.inc(1);
@@ -95,8 +138,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&pictures);
     }
+    let mut out = std::io::stdout().lock();
     for p in &pictures {
-        println!("{} {:?} -> {}", p.node, p.shape, p.png);
+        writeln!(out, "{} {} -> {}", p.node, shape_str(&p.shape), printable(&p.png))?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `tchvision list [--json]`: the registry's models with their parameter counts and default
 //! input sizes.
 
+use std::io::Write;
+
 use serde::Serialize;
 use tchvision::registry::list_models;
 
@@ -44,10 +46,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Columns as wide as their longest entry (family names such as `swin_transformer`).
     let nw = rows.iter().map(|r| r.name.len()).chain([20]).max().unwrap_or(20);
     let fw = rows.iter().map(|r| r.family.len()).chain([14]).max().unwrap_or(14);
-    println!("{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", "name", "family", "parameters", "input", "classes")?;
     for r in rows {
         let input = format!("{}x{}", r.input_size[0], r.input_size[1]);
-        println!("{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes);
+        writeln!(out, "{:<nw$} {:<fw$} {:>14} {:>10} {:>8}", r.name, r.family, r.num_params, input, r.num_classes)?;
     }
     Ok(())
 }

@@ -65,7 +65,12 @@ fn main() -> ExitCode {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let at = info.location().map(|l| format!(" (at {}:{})", l.file(), l.line())).unwrap_or_default();
-        eprintln!("tchvision: internal error: {}{at}; please report this", first_line(&msg));
+        // Never `eprintln!`: it panics itself when stderr is gone.
+        let _ = writeln!(
+            std::io::stderr(),
+            "tchvision: internal error: {}{at}; please report this",
+            tchvision::error::printable(first_line(&msg))
+        );
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -79,13 +84,26 @@ fn main() -> ExitCode {
         Command::Features(args) => features::run(args),
         Command::Detect(args) => detect::run(args),
     };
+    // What is still buffered must reach stdout too: a full disk is an error here as anywhere.
+    let result = result
+        .and_then(|()| std::io::stdout().flush().map_err(|e| anyhow::Error::new(e).context("writing the output")));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `tchvision inspect big.pth | head` closes our stdout early: not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            // A bare I/O error without context comes from printing to stdout.
+            let e = if e.chain().count() == 1 && e.downcast_ref::<std::io::Error>().is_some() {
+                e.context("writing the output")
+            } else {
+                e
+            };
             let _ = writeln!(std::io::stderr(), "tchvision: error: {}", one_line(&e));
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.downcast_ref::<common::Usage>().is_some()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -99,20 +117,61 @@ fn first_line(s: &str) -> &str {
     s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
-/// The error chain joined by ": ", each message cut to its first line, and causes that the
-/// previous message already quotes (thiserror variants print their source) left out.
+/// Whether a cause carries libtorch's text (whose further lines are a C++ backtrace).
+fn is_libtorch(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use tchvision::error::Error;
+    cause.downcast_ref::<tch::TchError>().is_some()
+        || matches!(cause.downcast_ref::<Error>(), Some(Error::Torch { .. } | Error::Forward { .. }))
+}
+
+/// Where to see the whole of a list an error cut short.
+fn whole_list_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use tchvision::error::Error;
+    match cause.downcast_ref::<Error>()? {
+        Error::Unknown { what: "model", hint, .. } if hint.contains(" more ") => {
+            Some("`tchvision list --json` lists every model")
+        }
+        Error::Unknown { what: "node", hint, .. } if hint.contains(" more ") => {
+            Some("`tchvision summary ARCH --json` lists every module (node)")
+        }
+        Error::StrictLoad(s) if s.contains(" more") => Some("`tchvision load … --json` prints the whole report"),
+        _ => None,
+    }
+}
+
+/// The error chain on one line: causes joined by ": " (libtorch's cut to their first line,
+/// causes the previous message already quotes left out), the OS's "(os error N)" suffixes
+/// dropped, a pointer to the whole list where one was cut, and control characters escaped
+/// (keys and file names come from files and must not break the line or drive the terminal).
 fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
+    let mut hint = None;
     for cause in e.chain() {
         let msg = cause.to_string();
-        let msg = first_line(&msg);
-        if msg.is_empty() || out.contains(msg) {
+        let msg = if is_libtorch(cause) { first_line(&msg).to_string() } else { msg.trim().to_string() };
+        let msg = strip_os_error(&msg);
+        hint = hint.or_else(|| whole_list_hint(cause));
+        if msg.is_empty() || out.contains(&msg) {
             continue;
         }
         if !out.is_empty() {
             out.push_str(": ");
         }
-        out.push_str(msg);
+        out.push_str(&msg);
     }
-    out
+    if let Some(h) = hint {
+        out.push_str("; ");
+        out.push_str(h);
+    }
+    tchvision::error::printable(&out).into_owned()
+}
+
+/// `msg` without the " (os error N)" the standard library appends to system errors.
+fn strip_os_error(msg: &str) -> String {
+    match msg.rfind(" (os error ") {
+        Some(i) if msg.ends_with(')') && msg[i + 11..msg.len() - 1].chars().all(|c| c.is_ascii_digit()) => {
+            msg[..i].to_string()
+        }
+        _ => msg.to_string(),
+    }
 }

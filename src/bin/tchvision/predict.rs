@@ -2,16 +2,20 @@
 //! torchvision's preprocessing for those weights (resize, center crop 224, normalise) and the
 //! ImageNet category names shipped in the crate. JPEG and PNG; grayscale and RGBA included.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 use tch::Kind;
+use tchvision::error::printable;
 use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
+use crate::common::{
+    build_loaded, check_inputs, preprocess_for, print_json, progress, usage, DeviceArg, OptionArgs, WeightsArg,
+};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +29,7 @@ pub struct Args {
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// How many classes to show per image.
+    /// How many classes to show per image (1 to the model's class count).
     #[arg(long, default_value_t = 5)]
     pub topk: i64,
     /// Print JSON: `[{"image", "top": [{"index", "label", "probability"}]}]`.
@@ -52,15 +56,22 @@ struct Prediction {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
     if args.weights.weights.is_none() {
-        anyhow::bail!("predict needs --weights (a checkpoint file, or imagenet1k_v1 / default found on disk)");
+        return Err(usage("predict needs --weights (a checkpoint file, or imagenet1k_v1 / default found on disk)"));
     }
+    if args.topk < 1 {
+        return Err(usage(format!("--topk {}: needs at least 1", args.topk)));
+    }
+    check_inputs(&args.images.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
     model.eval();
     let pre = preprocess_for(w.as_ref(), &args.arch, model);
     let categories = imagenet_categories();
     let classes = model.num_classes();
-    let k = args.topk.clamp(1, classes);
+    if args.topk > classes {
+        return Err(usage(format!("--topk {}: {} has only {classes} classes", args.topk, args.arch)));
+    }
+    let k = args.topk;
     let pb = progress(args.images.len() as u64, "classifying");
     let mut out = Vec::new();
     for path in &args.images {
@@ -68,8 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let x = pre.apply(&img).with_context(|| format!("preprocessing {}", path.display()))?;
         let x = x.unsqueeze(0).to_device(device);
         let logits = tch::no_grad(|| model.try_forward(&x))?;
-        let probs = logits.softmax(-1, Kind::Float).squeeze_dim(0).to_device(tch::Device::Cpu);
-        let (p, i) = probs.topk(k, -1, true, true);
+        let probs = logits.f_softmax(-1, Kind::Float)?.f_squeeze_dim(0)?.f_to_device(tch::Device::Cpu)?;
+        let (p, i) = probs.f_topk(k, -1, true, true)?;
         let p = Vec::<f64>::try_from(p.to_kind(Kind::Double))?;
         let i = Vec::<i64>::try_from(i)?;
         let top = i
@@ -91,10 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&out);
     }
+    let mut stdout = std::io::stdout().lock();
     for pred in &out {
-        println!("{}", pred.image);
+        writeln!(stdout, "{}", printable(&pred.image))?;
         for c in &pred.top {
-            println!("  {:>6.2}%  {:>4}  {}", c.probability * 100.0, c.index, c.label);
+            writeln!(stdout, "  {:>6.2}%  {:>4}  {}", c.probability * 100.0, c.index, c.label)?;
         }
     }
     Ok(())

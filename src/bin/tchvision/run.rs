@@ -2,16 +2,22 @@
 //! [--device D]`: the model in eval mode on a tensor file; OUT holds `output` and one tensor per
 //! requested node, named by its path; `--json` prints the file, each tensor's name and shape, and
 //! the device it ran on. This is the parity tool: feed the same tensor to torchvision and compare.
+//! OUT's extension chooses its format (`.safetensors`, or `.pth`/`.pt`/`.bin`/`.ckpt` for
+//! PyTorch's zip format); the input must be a batch `[N, C, H, W]`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tch::{Kind, Tensor};
 use tchvision::checkpoint::{self, ReadOptions};
+use tchvision::error::{printable, shape_str};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
+use crate::common::{
+    build_resolved, check_inputs, check_not_an_input, print_json, usage, DeviceArg, OptionArgs, OutFormat, WeightsArg,
+};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +31,7 @@ pub struct Args {
     /// The input: .safetensors holding one tensor, .npy, or .pth holding one tensor.
     #[arg(long)]
     pub input: PathBuf,
-    /// Where to write the outputs (.safetensors).
+    /// Where to write the outputs: .safetensors, or .pth/.pt/.bin/.ckpt (PyTorch's zip format).
     #[arg(long)]
     pub output: PathBuf,
     /// Nodes whose outputs to save too, comma-separated (`layer1,layer4,avgpool`).
@@ -38,23 +44,24 @@ pub struct Args {
     pub device: DeviceArg,
 }
 
-/// Reads the one tensor of a .safetensors, .npy or .pth file.
+/// Reads the one tensor of a .safetensors, .npy or .pth file. `.npy` files are validated by
+/// tchvision's own reader before a byte is copied; a `.pth` view that would materialise more
+/// than the file justifies (a zero-stride view) is refused.
 pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let reading = || format!("reading {}", path.display());
     if ext == "npy" {
-        return Tensor::read_npy(path).with_context(|| format!("reading {}", path.display()));
+        return Ok(checkpoint::npy::read_npy(path).with_context(reading)?);
     }
     let ckpt =
         checkpoint::read(path, &ReadOptions { strip_module_prefix: false, mmap: true, ..ReadOptions::default() })
-            .with_context(|| format!("reading {}", path.display()))?;
-    match ckpt.tensors.len() {
-        1 => Ok(ckpt
-            .tensors
-            .into_iter()
-            .next()
-            .map(|(_, t)| t)
-            .unwrap_or_else(|| Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)))),
-        n => anyhow::bail!("{}: expected exactly one tensor, found {n}", path.display()),
+            .with_context(reading)?;
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    checkpoint::check_materialized(path, file_len, &ckpt.tensors).with_context(reading)?;
+    let n = ckpt.tensors.len();
+    match ckpt.tensors.into_iter().next() {
+        Some((_, t)) if n == 1 => Ok(t),
+        _ => anyhow::bail!("{}: expected exactly one tensor, found {n}", path.display()),
     }
 }
 
@@ -69,16 +76,44 @@ struct Written {
 /// Runs `tchvision run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let (built, _) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
+    // Every argument is checked before the model is built or anything written.
+    let format = OutFormat::of(&args.output, "--output")?;
+    let weights = args.weights.resolve(&args.arch)?;
+    let mut inputs: Vec<&Path> = vec![&args.input];
+    if let Some(w) = &weights {
+        inputs.push(&w.path);
+    }
+    check_not_an_input(&args.output, "--output", &inputs)?;
+    check_inputs(&[&args.input])?;
+    let mut seen = std::collections::HashSet::new();
+    for n in &args.nodes {
+        if n == "output" {
+            return Err(usage("--nodes: `output` names the model's output, which is always written"));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(usage(format!("--nodes: `{n}` is given twice")));
+        }
+    }
+    let x = read_input(&args.input)?;
+    let size = x.size();
+    if size.len() != 4 {
+        anyhow::bail!(
+            "{}: the input has shape {}; the model needs a batch [N, C, H, W]{}",
+            args.input.display(),
+            shape_str(&size),
+            if size.len() == 3 { " (add a batch dimension: x[None] in Python)" } else { "" }
+        );
+    }
+    let built = build_resolved(&args.arch, &args.options, weights.as_ref(), device)?;
     let model = built.model.as_ref();
     model.eval();
-    let x = read_input(&args.input)?.to_kind(Kind::Float).to_device(device);
+    let x = x.f_to_kind(Kind::Float)?.f_to_device(device)?;
     let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
     let mut tensors = vec![("output".to_string(), out)];
     tensors.extend(nodes);
-    let tensors: Vec<(String, Tensor)> = tensors.into_iter().map(|(k, t)| (k, t.to_device(tch::Device::Cpu))).collect();
-    checkpoint::safetensors::save(&args.output, &tensors)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    let tensors: Vec<(String, Tensor)> =
+        tensors.into_iter().map(|(k, t)| t.f_to_device(tch::Device::Cpu).map(|t| (k, t))).collect::<Result<_, _>>()?;
+    format.save(&args.output, &tensors, &[])?;
     let written = Written {
         output: args.output.display().to_string(),
         device: match device {
@@ -90,10 +125,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         print_json(&written)
     } else {
+        let mut out = std::io::stdout().lock();
         for (k, s) in &written.tensors {
-            println!("{k} {s:?}");
+            writeln!(out, "{k} {}", shape_str(s))?;
         }
-        println!("wrote {} (ran on {})", written.output, written.device);
+        writeln!(out, "wrote {} ({}, ran on {})", printable(&written.output), format.name(), written.device)?;
         Ok(())
     }
 }

@@ -2,13 +2,16 @@
 //! and buffers with shapes and counts (the seed's printing loop), then each module's output
 //! shape for an input of that size.
 
+use std::io::Write;
+
 use serde::Serialize;
 use tch::{Kind, Tensor};
+use tchvision::error::shape_str;
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 use tchvision::registry::list_models;
 
-use crate::common::{build, print_json, DeviceArg};
+use crate::common::{build, input_size, print_json, DeviceArg};
 
 /// Arguments of `tchvision summary`.
 #[derive(Debug, clap::Args)]
@@ -17,8 +20,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub options: crate::common::OptionArgs,
-    /// Input height and width for the output shapes (default: the model's; the size it was
-    /// built for when it takes only one, as ViT).
+    /// Input height and width for the output shapes, each 1 to 4096 (default: the model's; the
+    /// size it was built for when it takes only one, as ViT).
     #[arg(long, value_delimiter = ',', value_name = "H,W")]
     pub input_size: Option<Vec<i64>>,
     /// Print JSON: `{"arch", "parameters": [{"name","shape","numel"}], "buffers": [...],
@@ -61,16 +64,16 @@ fn entries(list: Vec<(String, Tensor)>) -> Vec<Entry> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let info = list_models().into_iter().find(|m| m.name == args.arch);
     let device = args.device.get()?;
-    let built = build(&args.arch, &args.options.get()?, None, device)?;
+    // The size is checked before the model is built; its default needs the model.
+    input_size(args.input_size.as_deref(), [224, 224])?;
+    let options = args.options.get()?;
+    let built = build(&args.arch, &options, None, device)?;
     let model = built.model.as_ref();
     model.eval();
-    let [h, w] = match args.input_size.as_deref() {
-        Some([h, w]) => [*h, *w],
-        Some(other) => anyhow::bail!("--input-size needs H,W (two numbers), got {other:?}"),
-        None => model.fixed_input_size().or(info.map(|i| i.input_size())).unwrap_or([224, 224]),
-    };
+    let default = model.fixed_input_size().or(info.map(|i| i.input_size())).unwrap_or([224, 224]);
+    let [h, w] = input_size(args.input_size.as_deref(), default)?;
     let input = [1, 3, h, w];
-    let x = Tensor::zeros(input, (Kind::Float, device));
+    let x = Tensor::f_zeros(input, (Kind::Float, device))?;
     // Only the modules the forward pass runs have outputs (a backbone's unused `fc` has none).
     let ran = tch::no_grad(|| model.graph_node_names(&x, false))?;
     let runs = |path: &str| ran.iter().any(|n| n == path || n.strip_prefix(path).is_some_and(|r| r.starts_with('.')));
@@ -99,18 +102,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&summary);
     }
-    println!("{} — parameters", summary.arch);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{} — parameters", summary.arch)?;
     for e in &summary.parameters {
-        println!("  {} {:?} {}", e.name, e.shape, e.numel);
+        writeln!(out, "  {} {} {}", e.name, shape_str(&e.shape), e.numel)?;
     }
-    println!("buffers");
+    writeln!(out, "buffers")?;
     for e in &summary.buffers {
-        println!("  {} {:?} {}", e.name, e.shape, e.numel);
+        writeln!(out, "  {} {} {}", e.name, shape_str(&e.shape), e.numel)?;
     }
-    println!("total parameters: {}", summary.num_parameters);
-    println!("output shapes for input {:?}", summary.input);
+    writeln!(out, "total parameters: {}", summary.num_parameters)?;
+    writeln!(out, "output shapes for input {}", shape_str(&summary.input))?;
     for o in &summary.outputs {
-        println!("  {:<28} {:<18} {:?}", o.module, o.kind, o.shape);
+        writeln!(out, "  {:<28} {:<18} {}", o.module, o.kind, shape_str(&o.shape))?;
     }
     Ok(())
 }
