@@ -61,7 +61,11 @@ from zoo_fixtures import no_init
 # name here. resnet18 and resnet50: ResNet's two blocks; yolo_v1: the YOLO family's layers
 # (yolo_v1_resnet50 is resnet50 with the same neck and head: its step works here too, at ~40 s
 # more on two cores, so it is left out).
-TRAIN_STEP_MODELS = ["resnet18", "resnet50", "yolo_v1", "densenet121", "googlenet", "inception_v3", "regnet_y_400mf"]
+TRAIN_STEP_MODELS = [
+    "resnet18", "resnet50", "yolo_v1", "densenet121", "googlenet", "inception_v3", "regnet_y_400mf",
+    "alexnet", "vgg11_bn", "squeezenet1_1", "shufflenet_v2_x0_5", "mnasnet0_5", "mobilenet_v2",
+    "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t", "maxvit_t",
+]  # fmt: skip
 
 # Builder options and input shape of every model, unless OVERRIDES says otherwise: small odd
 # inputs keep the suite fast.
@@ -75,6 +79,12 @@ OVERRIDES = {
     "densenet121": {"options": {"num_classes": 10, "drop_rate": 0.2}, "input": [2, 3, 49, 63]},
     # The auxiliary head needs a 299x299 input in training: without it, at the 75x75 minimum.
     "inception_v3": {"options": {"num_classes": 10, "aux_logits": False}, "input": [2, 3, 75, 79]},
+    # Its features shrink a 49-pixel side to nothing: the 63-pixel minimum of its weights.
+    "alexnet": {"options": {"num_classes": 10}, "input": [2, 3, 63, 71]},
+    # A 48-pixel image: 9 patch tokens and the class token.
+    "vit_b_16": {"options": {"num_classes": 10, "image_size": 48}, "input": [2, 3, 48, 48]},
+    # Every stage's map must split into 7x7 windows and grids: 224 is the smallest such input.
+    "maxvit_t": {"options": {"num_classes": 10, "input_size": [224, 224]}, "input": [1, 3, 224, 224]},
 }
 
 # Networks that torchvision does not have: their PyTorch definitions (fixtures_yolo.py).
@@ -96,13 +106,10 @@ def build(name, options):
     def make():
         return LOCAL[name](**options) if name in LOCAL else torchvision.models.get_model(name, **options)
 
-    try:
-        with torch.device("meta"):  # nothing initialised: fill() sets every tensor
-            m = make()
-    except NotImplementedError:  # builders computing with tensors (RegNet's BlockParams)
-        with no_init():
-            m = make()
-    m = m.to_empty(device="cpu")
+    # Built without initialising (fill() sets every floating tensor); integer buffers such as
+    # Swin's relative_position_index are computed by the constructor as usual.
+    with no_init():
+        m = make()
     fill(m)
     with torch.no_grad():
         for k, v in m.state_dict().items():
@@ -160,7 +167,9 @@ def train_steps(out):
     for name in TRAIN_STEP_MODELS:
         cfg = {**DEFAULT, **OVERRIDES.get(name, {})}
         m = build(name, cfg["options"])
-        init = {k: v.clone() for k, v in m.state_dict().items()}
+        sd = m.state_dict()
+        init = type(sd)((k, v.clone()) for k, v in sd.items())
+        init._metadata = sd._metadata  # per-module versions (MNASNet refuses a state dict without)
         g = torch.Generator().manual_seed(11)
         x = torch.randn(cfg["input"], generator=g)
         with torch.no_grad():

@@ -146,13 +146,13 @@ def hashed_unit(n, k):
 
 
 def fill(model):
-    """Overwrites every parameter and buffer (but num_batches_tracked) of `model`, the k-th
+    """Overwrites every floating-point parameter and buffer (but num_batches_tracked) of `model`, the k-th
     state-dict entry with salt k: conv/linear weights uniform with std sqrt(2/fan_in), biases and
     running means 0.1*u, BatchNorm weights 1 + 0.1*u, running variances 0.75 + 0.25*u."""
     with torch.no_grad():
         for k, (name, t) in enumerate(model.state_dict().items()):
-            if name.endswith("num_batches_tracked"):
-                continue
+            if name.endswith("num_batches_tracked") or not t.is_floating_point():
+                continue  # integer buffers are structure (Swin's relative_position_index)
             u = hashed_unit(t.numel(), k)
             if t.dim() >= 2:
                 fan_in = t[0].numel()

@@ -331,8 +331,8 @@ pub fn hashed_fill(model: &dyn tchvision::nn::Module) -> Vec<(String, f64)> {
     let _g = tch::no_grad_guard();
     let mut sums = Vec::new();
     for (k, (name, mut t)) in model.state_dict().into_iter().enumerate() {
-        if name.ends_with("num_batches_tracked") {
-            continue;
+        if name.ends_with("num_batches_tracked") || !t.is_floating_point() {
+            continue; // integer buffers are structure (Swin's relative_position_index)
         }
         let n = t.numel() as i64;
         let u = hashed_unit(n, k as i64);
