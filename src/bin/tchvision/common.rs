@@ -41,6 +41,17 @@ pub fn build(arch: &str, num_classes: Option<i64>, device: Device) -> anyhow::Re
     Ok(Built { _vs: vs, model })
 }
 
+/// Builds `arch` for `weights`: with `--weights`, which a strict load then overwrites entirely,
+/// without drawing the random initialisation first (`tchvision::init::skip_init`); without,
+/// as [`build`].
+pub fn build_for(arch: &str, num_classes: Option<i64>, device: Device, weights: &WeightsArg) -> anyhow::Result<Built> {
+    if weights.weights.is_some() {
+        tchvision::init::skip_init(|| build(arch, num_classes, device))
+    } else {
+        build(arch, num_classes, device)
+    }
+}
+
 /// Weights given on the command line: a file, or the name of torchvision's published weights
 /// (`imagenet1k_v1`, `default`) found in torch's hub cache or `--weights-dir`.
 pub struct ResolvedWeights {

@@ -1,5 +1,7 @@
 //! `tchvision features ARCH [--weights W] IMAGE --nodes layer2,layer3 --out DIR [--json]`: the
 //! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel.
+//! Feature maps are inner nodes, which the optimised form (`tchvision::infer`) does not expose:
+//! the plain model runs, with a note on stderr unless `--no-optimize` is given.
 
 use std::path::PathBuf;
 
@@ -10,6 +12,7 @@ use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
 use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +37,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 #[derive(Serialize)]
@@ -52,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
     let x = preprocess_for(w.as_ref(), &args.arch).apply(&img)?.unsqueeze(0).to_device(device);
+    Runner::plain_for(model.as_dyn_module(), &args.optimize, "features reads inner nodes")?;
     let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pb = progress(nodes.len() as u64, "writing feature maps");

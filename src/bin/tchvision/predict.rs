@@ -1,6 +1,7 @@
 //! `tchvision predict ARCH --weights W IMAGE… [--topk 5] [--json]`: ImageNet classification with
 //! torchvision's preprocessing for those weights (resize, center crop 224, normalise) and the
 //! ImageNet category names shipped in the crate. JPEG and PNG; grayscale and RGBA included.
+//! Runs the optimised form (`tchvision::infer`) unless `--no-optimize`; `--precision bf16`.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,8 @@ use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_for, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +33,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 #[derive(Serialize)]
@@ -52,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.weights.weights.is_none() {
         anyhow::bail!("predict needs --weights (a checkpoint file, or imagenet1k_v1 / default found on disk)");
     }
-    let built = build(&args.arch, None, device)?;
+    let built = build_for(&args.arch, None, device, &args.weights)?;
     let model = built.model.as_ref();
     let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
@@ -60,13 +64,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let categories = imagenet_categories();
     let classes = model.num_classes();
     let k = args.topk.clamp(1, classes);
+    let runner = Runner::new(model.as_dyn_module(), &args.optimize, device)?;
     let pb = progress(args.images.len() as u64, "classifying");
     let mut out = Vec::new();
     for path in &args.images {
         let img = imageio::load_rgb(path)?;
         let x = pre.apply(&img).with_context(|| format!("preprocessing {}", path.display()))?;
         let x = x.unsqueeze(0).to_device(device);
-        let logits = tch::no_grad(|| model.try_forward(&x))?;
+        let logits = runner.forward(&x)?;
         let probs = logits.softmax(-1, Kind::Float).squeeze_dim(0).to_device(tch::Device::Cpu);
         let (p, i) = probs.topk(k, -1, true, true);
         let p = Vec::<f64>::try_from(p.to_kind(Kind::Double))?;

@@ -1,6 +1,11 @@
 //! `tchvision run ARCH [--weights FILE] --input IN --output OUT.safetensors [--nodes a,b]`: the
 //! model in eval mode on a tensor file; OUT holds `output` and one tensor per requested node,
 //! named by its path. This is the parity tool: feed the same tensor to torchvision and compare.
+//!
+//! The output comes from the optimised form (`tchvision::infer`: frozen TorchScript) unless
+//! `--no-optimize`; `--precision bf16` computes in bfloat16 (the output is float32). With
+//! `--nodes` the plain model runs (the optimised form has no inner nodes), with a note on
+//! stderr.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +15,8 @@ use tchvision::checkpoint::{self, ReadOptions};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, print_json, DeviceArg, WeightsArg};
+use crate::common::{build_for, print_json, DeviceArg, WeightsArg};
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +42,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 /// Reads the one tensor of a .safetensors, .npy or .pth file.
@@ -67,14 +75,21 @@ struct Written {
 /// Runs `tchvision run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    let built = build_for(&args.arch, args.num_classes, device, &args.weights)?;
     let model = built.model.as_ref();
     args.weights.load(&args.arch, model, device)?;
     model.eval();
     let x = read_input(&args.input)?.to_kind(Kind::Float).to_device(device);
-    let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
-    let mut tensors = vec![("output".to_string(), out)];
-    tensors.extend(nodes);
+    let tensors = if args.nodes.is_empty() {
+        let runner = Runner::new(model.as_dyn_module(), &args.optimize, device)?;
+        vec![("output".to_string(), runner.forward(&x)?)]
+    } else {
+        Runner::plain_for(model.as_dyn_module(), &args.optimize, "--nodes")?;
+        let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
+        let mut t = vec![("output".to_string(), out)];
+        t.extend(nodes);
+        t
+    };
     let tensors: Vec<(String, Tensor)> = tensors.into_iter().map(|(k, t)| (k, t.to_device(tch::Device::Cpu))).collect();
     checkpoint::safetensors::save(&args.output, &tensors)
         .with_context(|| format!("writing {}", args.output.display()))?;
