@@ -32,12 +32,6 @@ fn main() {
     if os == "linux" || os == "macos" {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     }
-    if os == "linux" && Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-L{lib}");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
-    }
 }
 
 /// Where CUDA's runtime headers are, when libtorch has CUDA: the `nvidia/cu*/include` (or

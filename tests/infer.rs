@@ -73,13 +73,18 @@ fn every_registry_model_fast_fp32_and_bf16_match_the_plain_model() {
         let t0 = Instant::now();
         let (_vs, m) = build(info.name, Device::Cpu);
         let (x, want) = small_input(m.as_ref(), info.default_input, Device::Cpu);
-        let fp32 = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default()).unwrap();
+        // One trace and freeze, specialised twice.
+        let opts = [InferenceOptions::default(), InferenceOptions::default().precision(Precision::Bf16)];
+        let mut forms = Frozen::new_each(m.as_dyn_module(), &x, &opts).unwrap();
+        assert_eq!(forms.len(), 2);
+        let bf16 = forms.pop().unwrap();
+        let fp32 = forms.pop().unwrap();
+        assert_eq!((fp32.precision(), bf16.precision()), (Precision::Fp32, Precision::Bf16));
         let got = fp32.forward(&x).unwrap();
         assert_eq!(got.kind(), Kind::Float);
         let e32 = rel_err(&got, &want);
         assert!(e32 <= 1e-4, "{}: fast fp32 differs by {e32:e} (relative to the output's largest magnitude)", info.name);
         drop(fp32);
-        let bf16 = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default().precision(Precision::Bf16)).unwrap();
         let got = bf16.forward(&x).unwrap();
         assert_eq!(got.kind(), Kind::Float, "{}: bf16 output comes back as float32", info.name);
         let e16 = rel_err(&got, &want);

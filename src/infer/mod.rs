@@ -234,45 +234,67 @@ pub struct Frozen {
     cuda_graph_note: Option<String>,
 }
 
-impl Frozen {
-    /// Traces `model` (eval mode) on an input shaped as `example`, freezes and optimises it
-    /// for `options` (see the module docs). `example`'s values only steer the trace; its shape
-    /// is the one the result accepts.
-    pub fn new(model: &dyn Module, example: &Tensor, options: &InferenceOptions) -> Result<Self> {
+/// A model traced and frozen in float32 on one device, before the precision passes.
+struct Base {
+    frozen: Option<ScriptModule>,
+    float_out: [bool; 1],
+    x: Tensor,
+    device: Device,
+    shares_model_tensors: bool,
+}
+
+impl Base {
+    fn new(model: &dyn Module, example: &Tensor, device: Device) -> Result<Self> {
         let model_device = module_device(model);
-        let device = options.device.unwrap_or(model_device);
-        check_options(options, device)?;
         if device.is_cuda() {
             crate::runtime::ensure_cuda_loaded();
             tch::Cuda::cudnn_set_benchmark(true);
         }
         let x = example.f_to_kind(Kind::Float).ctx("converting the example input")?;
         let x = x.f_to_device(model_device).ctx("moving the example input")?;
-        let traced = ScriptModule::trace(model, &x)?;
+        let (traced, y) = ScriptModule::trace_with_output(model, &x)?;
+        let float_out = [y.is_floating_point()];
+        drop(y);
         if device != model_device {
             traced.to(device, Kind::Float)?;
-        } else {
-            traced.copy_tensors()?;
         }
         traced.set_training(false)?;
         let frozen = traced.freeze()?;
-        drop(traced);
+        Ok(Base { frozen: Some(frozen), float_out, x, device, shares_model_tensors: device == model_device })
+    }
+
+    /// The frozen module specialised for `options` (consuming the base's module when `last`).
+    fn specialise(&mut self, model: &dyn Module, options: &InferenceOptions, last: bool) -> Result<Frozen> {
+        let frozen = match (last, &self.frozen) {
+            (true, _) => self.frozen.take(),
+            (false, Some(f)) => Some(f.deep_clone()?),
+            (false, None) => None,
+        };
+        let frozen = frozen.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
+        let device = self.device;
         let module = match (device.is_cuda(), options.precision) {
             (false, Precision::Fp32) => match options.cpu_layout {
                 CpuLayout::OneDnn => frozen.optimize_for_inference()?,
                 CpuLayout::ChannelsLast => {
-                    frozen.cast_frozen(Kind::Float, true)?;
+                    frozen.cast_frozen(Kind::Float, true, &self.float_out)?;
                     frozen
                 }
             },
             (_, p) => {
-                frozen.cast_frozen(p.kind(), true)?;
+                frozen.cast_frozen(p.kind(), true, &self.float_out)?;
                 frozen.optimize_for_inference()?
             }
         };
+        if self.shares_model_tensors {
+            // A snapshot: constants the passes left as they were still alias the model's
+            // parameters (a Linear without BatchNorm, say).
+            use crate::nn::ModuleExt;
+            let originals: Vec<Tensor> = model.state_dict().into_iter().map(|(_, t)| t).collect();
+            module.unshare_constants(&originals)?;
+        }
         let mut out = Frozen {
             module,
-            input_shape: x.size(),
+            input_shape: self.x.size(),
             device,
             precision: options.precision,
             graph: None,
@@ -282,7 +304,7 @@ impl Frozen {
             if !cuda_graphs_supported() {
                 out.cuda_graph_note = Some("this build has no CUDA-graph support (no CUDA headers at build time)".into());
             } else {
-                let xd = x.f_to_device(device).ctx("moving the example input")?;
+                let xd = self.x.f_to_device(device).ctx("moving the example input")?;
                 match CudaGraph::capture(&out.module, &xd) {
                     Ok(g) => out.graph = Some(g),
                     Err(e) => out.cuda_graph_note = Some(format!("CUDA-graph capture failed, running without: {e}")),
@@ -290,6 +312,38 @@ impl Frozen {
             }
         }
         Ok(out)
+    }
+}
+
+impl Frozen {
+    /// Traces `model` (eval mode) on an input shaped as `example`, freezes and optimises it
+    /// for `options` (see the module docs). `example`'s values only steer the trace; its shape
+    /// is the one the result accepts.
+    pub fn new(model: &dyn Module, example: &Tensor, options: &InferenceOptions) -> Result<Self> {
+        let mut v = Frozen::new_each(model, example, std::slice::from_ref(options))?;
+        v.pop().ok_or_else(|| Error::InvalidArgument("no options given".into()))
+    }
+
+    /// One [`Frozen`] per entry of `options` (precisions, layouts), tracing and freezing once
+    /// per device.
+    pub fn new_each(model: &dyn Module, example: &Tensor, options: &[InferenceOptions]) -> Result<Vec<Self>> {
+        let model_device = module_device(model);
+        let devices: Vec<Device> = options.iter().map(|o| o.device.unwrap_or(model_device)).collect();
+        for (o, d) in options.iter().zip(&devices) {
+            check_options(o, *d)?;
+        }
+        let mut out: Vec<Option<Frozen>> = options.iter().map(|_| None).collect();
+        for (i, d) in devices.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let mut base = Base::new(model, example, *d)?;
+            let same: Vec<usize> = (i..options.len()).filter(|&j| devices[j] == *d).collect();
+            for (k, &j) in same.iter().enumerate() {
+                out[j] = Some(base.specialise(model, &options[j], k + 1 == same.len())?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Runs the frozen graph: `xs` (any float type, any device) must have the shape it was
@@ -441,7 +495,8 @@ pub fn export(model: &dyn Module, example: &Tensor, path: &Path, options: &Expor
     let device = module_device(model);
     let x = example.f_to_kind(Kind::Float).ctx("converting the example input")?;
     let x = x.f_to_device(device).ctx("moving the example input")?;
-    let traced = ScriptModule::trace(model, &x)?;
+    let (traced, y) = ScriptModule::trace_with_output(model, &x)?;
+    let float_out = [y.is_floating_point()];
     traced.set_training(false)?;
     let module = if options.optimize {
         if options.precision == Precision::Fp16 && !device.is_cuda() {
@@ -449,7 +504,7 @@ pub fn export(model: &dyn Module, example: &Tensor, path: &Path, options: &Expor
         }
         let frozen = traced.freeze()?;
         if options.precision != Precision::Fp32 || device.is_cuda() {
-            frozen.cast_frozen(options.precision.kind(), true)?;
+            frozen.cast_frozen(options.precision.kind(), true, &float_out)?;
         }
         frozen
     } else {

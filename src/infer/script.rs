@@ -34,9 +34,17 @@ extern "C" {
     ) -> *mut c_char;
     fn tv_module_copy_tensors(m: tv_module) -> *mut c_char;
     fn tv_module_set_training(m: tv_module, on: c_int) -> *mut c_char;
+    fn tv_module_clone(m: tv_module, out: *mut tv_module) -> *mut c_char;
+    fn tv_module_unshare_constants(m: tv_module, tensors: *const *const C_tensor, n: c_int) -> *mut c_char;
     fn tv_module_freeze(m: tv_module, out: *mut tv_module) -> *mut c_char;
     fn tv_module_optimize_for_inference(m: tv_module, out: *mut tv_module) -> *mut c_char;
-    fn tv_module_cast_frozen(m: tv_module, dtype: c_int, channels_last: c_int) -> *mut c_char;
+    fn tv_module_cast_frozen(
+        m: tv_module,
+        dtype: c_int,
+        channels_last: c_int,
+        float_outputs: *const c_int,
+        noutputs: c_int,
+    ) -> *mut c_char;
     fn tv_module_forward(m: tv_module, inputs: *const *const C_tensor, n: c_int, out: *mut *mut C_tensor) -> *mut c_char;
     fn tv_module_graph(m: tv_module, out: *mut *mut c_char) -> *mut c_char;
     fn tv_module_save(m: tv_module, path: *const c_char) -> *mut c_char;
@@ -237,12 +245,21 @@ impl ScriptModule {
     /// `model`'s tree, parameters and buffers (shared with `model` until
     /// [`ScriptModule::copy_tensors`]).
     pub fn trace(model: &dyn Module, example: &Tensor) -> Result<Self> {
+        Ok(ScriptModule::trace_with_output(model, example)?.0)
+    }
+
+    /// [`ScriptModule::trace`], also returning the output the traced pass computed.
+    pub fn trace_with_output(model: &dyn Module, example: &Tensor) -> Result<(Self, Tensor)> {
         let sm = ScriptModule::mirror(model)?;
+        let mut output = None;
         sm.trace_fn("forward", std::slice::from_ref(example), &mut |xs| {
             let _g = tch::no_grad_guard();
-            Ok(vec![model.try_forward_t(&xs[0], false)?])
+            let y = model.try_forward_t(&xs[0], false)?;
+            output = Some(y.shallow_clone());
+            Ok(vec![y])
         })?;
-        Ok(sm)
+        let output = output.ok_or_else(|| Error::InvalidArgument("the traced forward pass did not run".into()))?;
+        Ok((sm, output))
     }
 
     /// Gives every parameter and buffer its own copy, so the module no longer shares storage
@@ -250,6 +267,26 @@ impl ScriptModule {
     pub fn copy_tensors(&self) -> Result<()> {
         // SAFETY: live module.
         check(unsafe { tv_module_copy_tensors(self.ptr) }, || "copying the module's tensors".into())
+    }
+
+    /// A deep copy (`module.clone()`): its own type, methods and attributes. Tensors held as
+    /// graph constants stay shared with `self`; the passes of this module replace constants
+    /// and never write into them.
+    pub fn deep_clone(&self) -> Result<ScriptModule> {
+        let mut ptr = std::ptr::null_mut();
+        // SAFETY: live module; `ptr` written on success.
+        check(unsafe { tv_module_clone(self.ptr, &mut ptr) }, || "cloning the module".into())?;
+        Ok(ScriptModule { ptr })
+    }
+
+    /// Copies every constant of `forward`'s graph that shares storage with one of `tensors`, so
+    /// the module no longer aliases them.
+    pub fn unshare_constants(&self, tensors: &[Tensor]) -> Result<()> {
+        let ptrs: Vec<*const C_tensor> = tensors.iter().map(|t| t.as_ptr()).collect();
+        // SAFETY: live module and tensors.
+        check(unsafe { tv_module_unshare_constants(self.ptr, ptrs.as_ptr(), ptrs.len() as c_int) }, || {
+            "copying shared constants".into()
+        })
     }
 
     /// Sets the training flag of every submodule (`module.train(on)`).
@@ -278,13 +315,24 @@ impl ScriptModule {
     }
 
     /// On a frozen module: casts every floating constant to `kind` (channels-last when 4-d and
-    /// `channels_last`), casts floating inputs to `kind` (and channels-last) on entry and
-    /// floating outputs back to float32, inside the graph.
-    pub fn cast_frozen(&self, kind: Kind, channels_last: bool) -> Result<()> {
-        // SAFETY: live module.
-        check(unsafe { tv_module_cast_frozen(self.ptr, scalar_type(kind), channels_last as c_int) }, || {
-            format!("casting the frozen graph to {kind:?}")
-        })
+    /// `channels_last`), the floating inputs to `kind` (and channels-last) on entry and the
+    /// outputs flagged in `float_outputs` (one flag per output of `forward`) back to float32,
+    /// inside the graph.
+    pub fn cast_frozen(&self, kind: Kind, channels_last: bool, float_outputs: &[bool]) -> Result<()> {
+        let flags: Vec<c_int> = float_outputs.iter().map(|&b| b as c_int).collect();
+        // SAFETY: live module; `flags` outlives the call.
+        check(
+            unsafe {
+                tv_module_cast_frozen(
+                    self.ptr,
+                    scalar_type(kind),
+                    channels_last as c_int,
+                    flags.as_ptr(),
+                    flags.len() as c_int,
+                )
+            },
+            || format!("casting the frozen graph to {kind:?}"),
+        )
     }
 
     /// Runs `forward` on `inputs` (no autograd) and returns its tensor output.

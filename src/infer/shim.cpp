@@ -26,6 +26,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #ifdef TCHVISION_CUDA_GRAPHS
@@ -163,6 +164,39 @@ char* tv_module_copy_tensors(tv_module m) {
   });
 }
 
+// A deep copy of `m`: its own type, methods and attributes (`module.clone()`); the tensors of
+// graph constants stay shared (the passes here replace constants, never write into them).
+char* tv_module_clone(tv_module m, tv_module* out) {
+  return guarded([&] { *out = new Module(m->clone()); });
+}
+
+// Replaces every tensor constant of `forward`'s graph whose storage is one of `tensors`'
+// storages by a copy, so the frozen module shares no memory with them.
+char* tv_module_unshare_constants(tv_module m, tv_tensor* tensors, int n) {
+  return guarded([&] {
+    torch::NoGradGuard no_grad;
+    std::unordered_set<const void*> storages;
+    for (int i = 0; i < n; ++i) {
+      if (tensors[i]->defined() && tensors[i]->has_storage()) {
+        storages.insert(tensors[i]->storage().data());
+      }
+    }
+    auto graph = m->get_method("forward").graph();
+    std::vector<torch::jit::Node*> nodes;
+    collect_nodes(graph->block(), nodes);
+    for (auto* node : nodes) {
+      if (node->kind() != c10::prim::Constant || !node->hasAttribute(c10::attr::value) ||
+          node->kindOf(c10::attr::value) != torch::jit::AttributeKind::t) {
+        continue;
+      }
+      at::Tensor t = node->t(c10::attr::value);
+      if (t.defined() && t.has_storage() && storages.count(t.storage().data()) > 0) {
+        node->t_(c10::attr::value, t.clone());
+      }
+    }
+  });
+}
+
 // Sets the training flag of `m` and its submodules.
 char* tv_module_set_training(tv_module m, int on) {
   return guarded([&] { m->train(on != 0); });
@@ -185,10 +219,10 @@ char* tv_module_optimize_for_inference(tv_module m, tv_module* out) {
 }
 
 // Casts a frozen module's `forward` to `dtype` (a c10::ScalarType): every floating tensor
-// constant is converted (and made channels-last when 4-d and `channels_last`), the floating
-// tensor inputs are converted on entry (to `dtype` and, with `channels_last`, to channels-last
-// strides when 4-d at run time) and floating tensor outputs are converted back to float32.
-char* tv_module_cast_frozen(tv_module m, int dtype, int channels_last) {
+// constant is converted (and made channels-last when 4-d and `channels_last`), the tensor
+// inputs are converted on entry (to `dtype` and, with `channels_last`, to channels-last
+// strides) and the outputs i with float_outputs[i] != 0 are converted back to float32.
+char* tv_module_cast_frozen(tv_module m, int dtype, int channels_last, const int* float_outputs, int noutputs) {
   return guarded([&] {
     torch::NoGradGuard no_grad;
     auto st = static_cast<c10::ScalarType>(dtype);
@@ -211,11 +245,9 @@ char* tv_module_cast_frozen(tv_module m, int dtype, int channels_last) {
       n->t_(c10::attr::value, c);
       n->output()->inferTypeFrom(c);
     }
-    // Which outputs are floating tensors, from the traced types (erased below).
-    std::vector<bool> float_out;
-    for (auto* out : graph->outputs()) {
-      auto tt = out->type()->cast<c10::TensorType>();
-      float_out.push_back(tt && tt->scalarType() && c10::isFloatingType(*tt->scalarType()));
+    if (static_cast<size_t>(noutputs) != graph->outputs().size()) {
+      throw std::runtime_error("cast_frozen: " + std::to_string(noutputs) + " output flags for " +
+                               std::to_string(graph->outputs().size()) + " outputs");
     }
     // Inputs: x -> x.to(dtype) [-> x.contiguous(memory_format=channels_last)]. Input 0 is
     // `self`.
@@ -237,7 +269,7 @@ char* tv_module_cast_frozen(tv_module m, int dtype, int channels_last) {
     }
     // Outputs: y -> y.to(float32).
     for (size_t i = 0; i < graph->outputs().size(); ++i) {
-      if (!float_out[i]) {
+      if (float_outputs[i] == 0) {
         continue;
       }
       auto* out = graph->outputs()[i];
