@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 use tchvision::infer::{Frozen, InferenceOptions, Precision};
-use tchvision::models::registry::{create_model, model_info, Model, ModelOptions};
+use tchvision::models::api::{Model, Options};
+use tchvision::registry::{create_model, model_info};
 use tchvision::nn::{Module, ModuleExt};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -30,7 +31,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn time(runs: usize, warmup: usize, mut f: impl FnMut() -> anyhow::Result<Tensor>) -> anyhow::Result<Vec<f64>> {
     for _ in 0..warmup {
-        f()?;
+        let _ = f()?;
     }
     let mut out = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -74,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     for name in &names {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let m = create_model(name, &vs.root(), &ModelOptions::default())?;
+        let m = create_model(name, &vs.root(), &Options::default())?;
         m.eval();
         stores.push(vs);
         models.push(m);

@@ -5,9 +5,9 @@
 //! Run: `cargo run --example feature_pyramid [-- resnet50.pth]`
 use tch::{nn, Device, Kind, Tensor};
 use tchvision::checkpoint::{self, LoadOptions, ReadOptions};
+use tchvision::models::api::Model;
 use tchvision::models::features::NodeOutputs;
 use tchvision::models::fpn::FeaturePyramidNetwork;
-use tchvision::models::registry::Model;
 use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::nn::ModuleExt;
 

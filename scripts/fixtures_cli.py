@@ -86,18 +86,27 @@ def main(outdir):
     }, str(out / "modes_expected.safetensors"))
     (out / "empty.png").write_bytes(b"")
 
-    # torchvision's published weights for the ResNet family, as its Weights enums describe them.
+    # torchvision's published weights for every classification model, as its Weights enums
+    # describe them.
     from torchvision.models import get_model_weights
+    from torchvision.transforms import InterpolationMode
     table = []
-    for arch in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-                 "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]:
+    for arch in sorted(torchvision.models.list_models(module=torchvision.models)):
         enum = get_model_weights(arch)
         for w in enum:
             t = w.transforms()
             m = w.meta["_metrics"]["ImageNet-1K"]
+            num = lambda v: None if v != v else v  # noqa: E731  (NaN: vgg16's features-only weights)
             table.append({"arch": arch, "name": w.name, "file": w.url.rsplit("/", 1)[1],
-                          "num_params": w.meta["num_params"], "acc1": m["acc@1"], "acc5": m["acc@5"],
+                          "num_params": w.meta["num_params"], "acc1": num(m["acc@1"]), "acc5": num(m["acc@5"]),
+                          "gflops": w.meta["_ops"], "file_size_mb": w.meta["_file_size"],
                           "resize_size": t.resize_size[0], "crop_size": t.crop_size[0],
-                          "default": enum.DEFAULT == w, "categories": len(w.meta["categories"])})
+                          "interpolation": "bicubic" if t.interpolation == InterpolationMode.BICUBIC else
+                          "bilinear" if t.interpolation == InterpolationMode.BILINEAR else str(t.interpolation),
+                          "default": enum.DEFAULT == w, "categories": len(w.meta["categories"] or [])})
     json.dump(table, open(out / "published_weights.json", "w"), indent=1)
+    # Parameter counts of builder variants the CLI tests build with --option.
+    counts = {"mobilenet_v2_width_0_5": torchvision.models.mobilenet_v2(width_mult=0.5)}
+    json.dump({k: sum(p.numel() for p in m.parameters()) for k, m in counts.items()},
+              open(out / "num_params.json", "w"))
     (out / "not_an_image.png").write_bytes(b"this is not a PNG file at all")

@@ -90,6 +90,28 @@ pub fn resized_size(h: i64, w: i64, size: i64) -> (i64, i64) {
 /// bilinear interpolation and antialiasing (torchvision's default). Works in float32 and returns
 /// float32 with the input's value range.
 pub fn resize_shorter(img: &Tensor, size: i64) -> Result<Tensor> {
+    resize_shorter_with(img, size, Interpolation::Bilinear)
+}
+
+/// ImageNet's per-channel mean (RGB, on [0, 1]): torchvision's normalisation.
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+/// ImageNet's per-channel standard deviation.
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
+/// The interpolation of a resize (torchvision's `InterpolationMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// `BILINEAR` (torchvision's default), antialiased.
+    #[default]
+    Bilinear,
+    /// `BICUBIC`, antialiased; on a `uint8` image the result is rounded and clamped to 0–255, as
+    /// torchvision returns a `uint8` image.
+    Bicubic,
+}
+
+/// [`resize_shorter`] with the given interpolation.
+pub fn resize_shorter_with(img: &Tensor, size: i64, interpolation: Interpolation) -> Result<Tensor> {
     let s = img.size();
     if s.len() < 3 || size <= 0 {
         return Err(Error::InvalidArgument(format!(
@@ -98,7 +120,19 @@ pub fn resize_shorter(img: &Tensor, size: i64) -> Result<Tensor> {
     }
     let (h, w) = (s[s.len() - 2], s[s.len() - 1]);
     let (nh, nw) = resized_size(h, w, size);
-    resize_to(img, nh, nw)
+    match interpolation {
+        Interpolation::Bilinear => resize_to(img, nh, nw),
+        Interpolation::Bicubic => {
+            let x = img.f_to_kind(Kind::Float).ctx("resize")?;
+            let batched = s.len() == 4;
+            let x = if batched { x } else { x.f_unsqueeze(0).ctx("resize")? };
+            let mut y = Tensor::f_internal_upsample_bicubic2d_aa(&x, [nh, nw], false, None, None).ctx("resize")?;
+            if img.kind() == Kind::Uint8 {
+                y = y.f_round().and_then(|t| t.f_clamp(0.0, 255.0)).ctx("resize")?;
+            }
+            Ok(if batched { y } else { y.f_squeeze_dim(0).ctx("resize")? })
+        }
+    }
 }
 
 /// Resizes a `[C, H, W]` or `[N, C, H, W]` image to exactly `h × w` (bilinear, antialiased,
@@ -160,18 +194,26 @@ pub struct Preprocess {
     pub mean: [f64; 3],
     /// Per-channel standard deviation.
     pub std: [f64; 3],
+    /// The resize's interpolation.
+    pub interpolation: Interpolation,
 }
 
 impl Preprocess {
     /// ImageNet's usual preprocessing: resize 256, crop 224, ImageNet mean and std.
     pub fn imagenet(resize_size: i64, crop_size: i64) -> Self {
-        Preprocess { resize_size, crop_size, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Preprocess {
+            resize_size,
+            crop_size,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            interpolation: Interpolation::Bilinear,
+        }
     }
 
     /// Applies it to an RGB `uint8` `[3, H, W]` image: resize, center crop, scale to [0, 1],
     /// normalise. Returns float32 `[3, crop, crop]`.
     pub fn apply(&self, img: &Tensor) -> Result<Tensor> {
-        let x = resize_shorter(img, self.resize_size)?;
+        let x = resize_shorter_with(img, self.resize_size, self.interpolation)?;
         let x = center_crop(&x, self.crop_size, self.crop_size)?;
         let x = x.f_div_scalar(255.0).ctx("preprocess")?;
         let mean = Tensor::from_slice(&self.mean).to_kind(Kind::Float).view([3, 1, 1]);

@@ -5,6 +5,8 @@
 //! initialisation with `torch.nn.init`'s formulas, and the networks of the tutorial it grew from.
 //!
 //! * [`nn`]: the module tree and the layers.
+//! * [`ops`]: the blocks families share (`torchvision.ops.misc`).
+//! * [`registry`]: every model by torchvision name.
 //! * [`init`]: `torch.nn.init` and the tutorial's init recipes.
 //! * [`models`]: networks: the tutorial's, torchvision's ResNet family, YOLO-v1; the registry,
 //!   feature extraction and published weights.
@@ -26,6 +28,8 @@ pub mod infer;
 pub mod init;
 pub mod models;
 pub mod nn;
+pub mod ops;
+pub mod registry;
 pub mod runtime;
 
 pub use error::{Error, Result};

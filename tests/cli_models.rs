@@ -31,16 +31,16 @@ fn p(rel: &str) -> String {
 
 #[test]
 fn list_shows_the_registry_with_torchvisions_parameter_counts() {
-    let out = ok(&["list", "--json", "--device", "cpu"]);
+    let out = ok(&["list", "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = rows.as_array().unwrap();
     // Parameter counts as torchvision's weights metadata gives them (num_params).
-    for w in tchvision::models::weights::PUBLISHED {
+    for w in tchvision::registry::all_weights() {
         let row = rows.iter().find(|r| r["name"] == w.arch).unwrap_or_else(|| panic!("{} not listed", w.arch));
         assert_eq!(row["num_params"].as_i64().unwrap(), w.num_params, "{}", w.arch);
         assert_eq!(row["input_size"], serde_json::json!([224, 224]));
     }
-    let text = ok(&["list", "--device", "cpu"]);
+    let text = ok(&["list"]);
     assert!(text.contains("resnet50") && text.contains("25557032"), "{text}");
 }
 
@@ -69,9 +69,14 @@ fn summary_prints_parameters_and_output_shapes() {
     assert_eq!(l4, serde_json::json!([1, 512, 7, 9]));
 }
 
+/// Through the binary, the smallest model of every family (the generic zoo tests build every
+/// model in-process).
 #[test]
-fn summary_runs_for_every_registered_model() {
-    for info in tchvision::models::registry::list_models() {
+fn summary_runs_for_every_family() {
+    let families = tchvision::registry::FAMILIES;
+    assert!(families.len() >= 4);
+    for family in families {
+        let info = family.iter().min_by_key(|m| m.num_params).unwrap();
         let out = ok(&["summary", info.name, "--json", "--device", "cpu"]);
         let s: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
@@ -87,6 +92,26 @@ fn summary_runs_for_every_registered_model() {
         assert_eq!(numel, if info.family == "yolo" { 7 * 7 * 30 } else { info.num_classes }, "{}", info.name);
         assert!(outputs.len() > 10, "{}: {} module outputs", info.name, outputs.len());
     }
+}
+
+#[test]
+fn builder_options_from_the_command_line() {
+    // torchvision's mobilenet_v2(width_mult=0.5) has 1968680 parameters (its builder, run by
+    // scripts/fixtures_cli.py).
+    let want = tchvision_fixture_num_params("mobilenet_v2_width_0_5");
+    let out = ok(&["summary", "mobilenet_v2", "--option", "width_mult=0.5", "--json", "--device", "cpu"]);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["num_parameters"].as_i64().unwrap(), want);
+    let err = fails(&["summary", "mobilenet_v2", "--option", "zero_init_residual=true", "--device", "cpu"]);
+    assert!(err.contains("zero_init_residual") && err.contains("width_mult"), "{err}");
+    let err = fails(&["summary", "mobilenet_v2", "--option", "width_mult=wide", "--device", "cpu"]);
+    assert!(err.contains("width_mult") && err.contains("a number"), "{err}");
+    let err = fails(&["summary", "resnet50", "--option", "replace_stride_with_dilation=true", "--device", "cpu"]);
+    assert!(err.contains("replace_stride_with_dilation"), "{err}");
+}
+
+fn tchvision_fixture_num_params(name: &str) -> i64 {
+    common::json("cli/num_params.json")[name].as_i64().unwrap()
 }
 
 #[test]
@@ -246,6 +271,6 @@ fn bad_arguments_are_one_line_errors() {
         "cpu",
     ]);
     assert!(err.contains("exactly one tensor"), "{err}");
-    let err = fails(&["list", "--device", "tpu"]);
+    let err = fails(&["summary", "resnet18", "--device", "tpu"]);
     assert!(err.contains("tpu"), "{err}");
 }

@@ -6,11 +6,11 @@ mod common;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::detection::boxes::{box_area, elementwise_box_iou};
 use tchvision::detection::draw::{class_color, glyph, rgb_image_to_tensor, text_size};
+use tchvision::detection::yolo::{YoloV1, YoloV1Config};
 use tchvision::detection::{
     batched_nms, box_iou, decode, detect_images, draw_detections, draw_detections_on_tensor, encode_targets, nms,
     voc_class_names, yolo_v1_loss, ConfidenceTarget, DecodeOptions, Detection, LossConfig, TargetBox, YoloLayout,
 };
-use tchvision::models::yolo::{YoloV1, YoloV1Config};
 use tchvision::nn::ModuleExt;
 use tchvision::Error;
 

@@ -12,11 +12,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::{FeatureInfo, NodeOutputs};
 use tchvision::models::fpn::FeaturePyramidNetwork;
-use tchvision::models::registry::{create_model, Model, ModelOptions};
 use tchvision::models::resnet::{ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::create_model;
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;
@@ -200,7 +201,7 @@ fn fpn_matches_torchvision() {
     // structure: keys, shapes, dtypes in order, named_modules with classes
     let ours: Vec<Value> = fpn.state_dict().iter().map(|(k, t)| serde_json::json!([k, t.size(), "float32"])).collect();
     assert_eq!(&ours, st["fpn"]["state_dict"].as_array().unwrap());
-    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = fpn.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, st["fpn"]["modules"].as_array().unwrap());
 
     common::copy_state(&fpn, &o, "fpn.state.");

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::infer::{optimize, CpuLayout, Frozen, InferenceOptions, Precision};
-use tchvision::models::registry::{create_model, list_models, Model, ModelOptions};
+use tchvision::models::api::{Model, Options};
+use tchvision::registry::{create_model, list_models};
 use tchvision::nn::{Module, ModuleExt};
 use tchvision::Error;
 
@@ -46,7 +47,7 @@ fn randomize_norms(m: &dyn Module) {
 fn build(name: &str, device: Device) -> (VarStore, Box<dyn Model>) {
     tch::manual_seed(0);
     let vs = VarStore::new(device);
-    let m = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+    let m = create_model(name, &vs.root(), &Options::default()).unwrap();
     randomize_norms(m.as_dyn_module());
     m.eval();
     (vs, m)

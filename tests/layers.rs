@@ -134,10 +134,9 @@ fn metas(v: &[(String, Tensor)]) -> Vec<Value> {
 
 /// Asserts that our module tree reports exactly what torch's does.
 fn check_structure(what: &str, m: &dyn Module, s: &Value) {
-    let modules: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let modules: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(Value::from(modules), s["modules"], "{what}: named_modules");
-    let children: Vec<Value> =
-        m.named_children().iter().map(|(n, c)| serde_json::json!([n, c.kind().name()])).collect();
+    let children: Vec<Value> = m.named_children().iter().map(|(n, c)| serde_json::json!([n, c.class_name()])).collect();
     assert_eq!(Value::from(children), s["children"], "{what}: named_children");
     assert_eq!(Value::from(metas(&m.named_parameters())), s["parameters"], "{what}: named_parameters");
     assert_eq!(Value::from(metas(&m.named_buffers())), s["buffers"], "{what}: named_buffers");

@@ -27,9 +27,9 @@ fn metas(v: &[(String, Tensor)]) -> Value {
 
 /// Asserts that our module tree reports exactly what torch's does.
 fn check_structure(what: &str, m: &dyn Module, s: &Value) {
-    let modules: Value = m.named_modules().iter().map(|(p, m)| json!([p, m.kind().name()])).collect();
+    let modules: Value = m.named_modules().iter().map(|(p, m)| json!([p, m.class_name()])).collect();
     assert_eq!(modules, s["modules"], "{what}: named_modules (paths and class names)");
-    let children: Value = m.named_children().iter().map(|(n, c)| json!([n, c.kind().name()])).collect();
+    let children: Value = m.named_children().iter().map(|(n, c)| json!([n, c.class_name()])).collect();
     assert_eq!(children, s["children"], "{what}: named_children");
     assert_eq!(metas(&m.named_parameters()), s["parameters"], "{what}: named_parameters");
     assert_eq!(metas(&m.named_buffers()), s["buffers"], "{what}: named_buffers");

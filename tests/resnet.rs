@@ -13,10 +13,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tch::{nn::VarStore, Device, Kind, Tensor};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::{self, create_model, list_models, ModelOptions};
 use tchvision::models::resnet::{BlockKind, NormKind, ResNet, ResNetConfig};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::{self, create_model, list_models};
 use tchvision::Error;
 
 const RTOL: f64 = 1e-4;
@@ -60,7 +61,7 @@ fn assert_structure(what: &str, m: &dyn Module, torch: &Value) {
     for (a, b) in ours.iter().zip(theirs) {
         assert_eq!(a, b, "{what}: state dict (key, shape, dtype) in order");
     }
-    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.kind().name()])).collect();
+    let ours: Vec<Value> = m.named_modules().iter().map(|(p, m)| serde_json::json!([p, m.class_name()])).collect();
     assert_eq!(&ours, torch["modules"].as_array().unwrap(), "{what}: named_modules (path, class)");
 }
 
@@ -482,7 +483,7 @@ fn registry_lists_unique_names_and_builds_by_name() {
         other => panic!("expected Error::Unknown, got {other:?}"),
     }
 
-    let opts = ModelOptions::default().num_classes(10).replace_stride_with_dilation([false, false, true]);
+    let opts = ModelOptions::default().num_classes(10).set("replace_stride_with_dilation", "false,false,true");
     let m = create_model("resnet50", &(vs.root() / "net"), &opts).unwrap();
     assert_eq!(m.num_classes(), 10);
     assert_eq!(m.get_submodule("fc").unwrap().parameter("weight").unwrap().size(), [10, 2048]);
@@ -496,7 +497,7 @@ fn registry_lists_unique_names_and_builds_by_name() {
     assert!(create_model(
         "resnet18",
         &(vs.root() / "bad"),
-        &ModelOptions::default().replace_stride_with_dilation([true; 3])
+        &ModelOptions::default().set("replace_stride_with_dilation", "true,true,true")
     )
     .is_err());
 }

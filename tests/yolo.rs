@@ -7,11 +7,12 @@ use std::sync::Mutex;
 
 use tch::{nn::VarStore, Device, Kind, Tensor};
 use tchvision::checkpoint::LoadOptions;
+use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1, YoloV1Config, YoloV1ResNet};
+use tchvision::models::api::{Model, Options as ModelOptions};
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::{create_model, model_info, Model, ModelOptions};
 use tchvision::models::resnet::{ResNet, ResNetConfig};
-use tchvision::models::yolo::{create_detector, load_detector_weights, YoloV1, YoloV1Config, YoloV1ResNet};
 use tchvision::nn::{ModuleExt, ModuleKind};
+use tchvision::registry::{create_model, model_info};
 use tchvision::Error;
 
 /// The full-size networks hold an 800 MB Linear: build one at a time.
@@ -60,7 +61,7 @@ fn paper_param_count(batch_norm: bool, hidden: i64, s: i64, b: i64, c: i64) -> i
 
 fn structure_matches(what: &str, model: &dyn tchvision::nn::Module, fx: &serde_json::Value) {
     let modules: Vec<(String, String)> =
-        model.named_modules().iter().map(|(n, m)| (n.clone(), m.kind().name().to_string())).collect();
+        model.named_modules().iter().map(|(n, m)| (n.clone(), m.class_name().to_string())).collect();
     let want: Vec<(String, String)> = fx["modules"]
         .as_array()
         .unwrap()
@@ -222,9 +223,13 @@ fn registry_entries() {
         assert_eq!(info.family, "yolo");
         assert_eq!(info.default_input, [448, 448]);
         assert_eq!(info.num_classes, 20);
+        let vs = VarStore::new(Device::Cpu);
+        let built = create_model(name, &vs.root(), &ModelOptions::default()).unwrap();
+        assert_eq!(info.num_params, built.num_parameters(), "{name}: the registry's parameter count");
     }
     let vs = VarStore::new(Device::Cpu);
-    let err = create_model("yolo_v1", &vs.root(), &ModelOptions::default().zero_init_residual(true)).unwrap_err();
+    let err =
+        create_model("yolo_v1", &vs.root(), &ModelOptions::default().set("zero_init_residual", true)).unwrap_err();
     assert!(err.to_string().contains("zero_init_residual"), "{err}");
     assert!(matches!(create_detector("yolo_v2", &vs.root(), &YoloV1Config::paper()), Err(Error::Unknown { .. })));
 }

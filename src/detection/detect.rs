@@ -9,9 +9,9 @@ use tch::{Device, Kind, Tensor};
 use super::decode::{decode, DecodeOptions};
 use super::draw::draw_detections_on_tensor;
 use super::Detection;
+use crate::detection::yolo::YoloDetector;
 use crate::error::{Error, Result, TorchResultExt};
 use crate::imageio;
-use crate::models::yolo::YoloDetector;
 use crate::nn::ModuleExt;
 
 /// The detections of one image. Serialised as JSON `{"image": "dog.jpg", "detections": [...]}`

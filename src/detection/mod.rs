@@ -1,6 +1,6 @@
 //! Object detection with YOLO-v1 (Redmon, Divvala, Girshick and Farhadi 2016, "You Only Look
 //! Once: Unified, Real-Time Object Detection", CVPR): everything around the networks of
-//! [`crate::models::yolo`].
+//! [`crate::detection::yolo`].
 //!
 //! * [`boxes`]: box areas, IoU ([`box_iou`]) and conversions, with well-defined edge cases.
 //! * [`nms`](mod@nms): greedy non-maximum suppression on tensors ([`nms()`], [`batched_nms`]), as
@@ -37,6 +37,7 @@ mod detect;
 pub mod draw;
 pub mod loss;
 pub mod nms;
+pub mod yolo;
 
 pub use boxes::{box_area, box_iou, elementwise_box_iou};
 pub use decode::{decode, DecodeOptions, YoloLayout};

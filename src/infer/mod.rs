@@ -65,10 +65,11 @@
 //! ```no_run
 //! use tch::{nn, Device, Kind, Tensor};
 //! use tchvision::infer::{optimize, InferenceOptions, Precision};
-//! use tchvision::models::registry::{create_model, ModelOptions};
+//! use tchvision::models::api::Options;
 //! use tchvision::nn::ModuleExt;
+//! use tchvision::registry::create_model;
 //! let vs = nn::VarStore::new(Device::Cpu);
-//! let model = create_model("resnet50", &vs.root(), &ModelOptions::default())?;
+//! let model = create_model("resnet50", &vs.root(), &Options::default())?;
 //! model.eval();
 //! let fast = optimize(model.as_dyn_module(), &InferenceOptions::default().precision(Precision::Bf16))?;
 //! let x = Tensor::randn([8, 3, 224, 224], (Kind::Float, Device::Cpu));

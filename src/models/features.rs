@@ -17,7 +17,7 @@
 //!   together, it answers `layer3.5` with the node before); here every query gets the output
 //!   of its own last node, as torchvision gives it when asked alone.
 //! * [`FeatureInfo`] is timm's `feature_info` entry (`num_chs`, `reduction`, `module`), given
-//!   by [`Model::feature_info`](crate::models::registry::Model::feature_info).
+//!   by [`Model::feature_info`](crate::models::api::Model::feature_info).
 //!
 //! ```no_run
 //! use tch::{nn, Device, Kind, Tensor};
@@ -58,7 +58,7 @@ impl FeatureInfo {
 }
 
 /// Outputs of named nodes, for every [`Module`] (also `dyn Module` and
-/// [`dyn Model`](crate::models::registry::Model)).
+/// [`dyn Model`](crate::models::api::Model)).
 pub trait NodeOutputs: Module {
     /// One forward pass returning the output and the outputs of `nodes`, in the order asked
     /// (see the module docs for the names). An unknown node is an

@@ -12,10 +12,11 @@
 //!
 //! ```no_run
 //! use tch::{nn, Device};
-//! use tchvision::models::{fpn::FeaturePyramidNetwork, registry::{create_model, ModelOptions}};
+//! use tchvision::models::{api::Options, fpn::FeaturePyramidNetwork};
+//! use tchvision::registry::create_model;
 //! # let x = tch::Tensor::zeros([1, 3, 224, 224], (tch::Kind::Float, Device::Cpu));
 //! let vs = nn::VarStore::new(Device::Cpu);
-//! let backbone = create_model("resnet50", &(vs.root() / "body"), &ModelOptions::default())?;
+//! let backbone = create_model("resnet50", &(vs.root() / "body"), &Options::default())?;
 //! let fpn = FeaturePyramidNetwork::for_stages(&(vs.root() / "fpn"), &backbone.feature_info()[1..], 256)?;
 //! let (_, stages) = backbone.forward_stages(&x, false)?;
 //! let maps: Vec<_> = stages.into_iter().skip(1).map(|(i, t)| (i.module, t)).collect();
@@ -29,56 +30,16 @@ use crate::error::{Error, Result};
 use crate::init::{self, FanMode, Nonlinearity};
 use crate::models::features::FeatureInfo;
 use crate::nn::*;
-
-/// torchvision's `Conv2dNormActivation` with `norm_layer=None, activation_layer=None`: a
-/// Sequential holding one biased Conv2d at `0`.
-#[derive(Debug)]
-pub struct Conv2dNormActivation {
-    /// The convolution (child `0`).
-    pub conv: Conv2d,
-}
-
-impl Module for Conv2dNormActivation {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("Conv2dNormActivation")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.conv.try_forward_t(xs, train)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![("0".into(), &self.conv)]
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        self.conv.try_forward_rec(xs, train, rec, &join_path(path, "0"))
-    }
-}
-
-/// `nn.ModuleList` of [`Conv2dNormActivation`]s, children named `0`, `1`, ….
-#[derive(Debug)]
-pub struct ModuleList {
-    /// The blocks, by index.
-    pub blocks: Vec<Conv2dNormActivation>,
-}
-
-impl Module for ModuleList {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("ModuleList")
-    }
-    fn try_forward_t(&self, _xs: &Tensor, _train: bool) -> Result<Tensor> {
-        Err(Error::InvalidArgument("ModuleList is not callable: index one of its blocks".into()))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        self.blocks.iter().enumerate().map(|(i, b)| (i.to_string(), b as &dyn Module)).collect()
-    }
-}
+use crate::ops::{conv_norm_act, ConvNormAct};
 
 /// torchvision's `FeaturePyramidNetwork(in_channels_list, out_channels)` (no extra blocks).
 #[derive(Debug)]
 pub struct FeaturePyramidNetwork {
-    /// The 1×1 lateral convs, one per level.
-    pub inner_blocks: ModuleList,
-    /// The 3×3 output convs, one per level.
-    pub layer_blocks: ModuleList,
+    /// The 1×1 lateral convs, one `Conv2dNormActivation` (conv only) per level, in an
+    /// `nn.ModuleList` (a Sequential of class `ModuleList` here: it is never called as a whole).
+    pub inner_blocks: Sequential,
+    /// The 3×3 output convs, likewise.
+    pub layer_blocks: Sequential,
     /// Input channels per level, shallowest first.
     pub in_channels_list: Vec<i64>,
     /// Channels of every output.
@@ -99,20 +60,17 @@ impl FeaturePyramidNetwork {
                 "{path} (FeaturePyramidNetwork): in_channels=0 is currently not supported"
             )));
         }
-        let (pi, pl) = (p / "inner_blocks", p / "layer_blocks");
-        let (mut inner, mut layer) = (Vec::new(), Vec::new());
+        let mut inner = Sequential::subclass(p / "inner_blocks", "ModuleList");
+        let mut layer = Sequential::subclass(p / "layer_blocks", "ModuleList");
         // torchvision creates inner_blocks[i] then layer_blocks[i], level by level.
-        for (i, &c) in in_channels_list.iter().enumerate() {
-            let i = i.to_string();
-            let conv = Conv2d::new(&(&pi / i.as_str() / "0"), c, out_channels, 1, Conv2dConfig::default())?;
-            inner.push(Conv2dNormActivation { conv });
-            let cfg = Conv2dConfig::default().padding(1);
-            let conv = Conv2d::new(&(&pl / i.as_str() / "0"), out_channels, out_channels, 3, cfg)?;
-            layer.push(Conv2dNormActivation { conv });
+        for &c in in_channels_list {
+            let conv = |cin, k| ConvNormAct::new(cin, out_channels, k).norm(None).act(None);
+            inner = inner.add(|p| conv_norm_act(p.clone(), conv(c, 1)))?;
+            layer = layer.add(|p| conv_norm_act(p.clone(), conv(out_channels, 3)))?;
         }
         let fpn = FeaturePyramidNetwork {
-            inner_blocks: ModuleList { blocks: inner },
-            layer_blocks: ModuleList { blocks: layer },
+            inner_blocks: inner.build(),
+            layer_blocks: layer.build(),
             in_channels_list: in_channels_list.to_vec(),
             out_channels,
             path,
@@ -150,8 +108,8 @@ impl FeaturePyramidNetwork {
                 maps.len()
             )));
         }
-        let inner = &self.inner_blocks.blocks;
-        let layer = &self.layer_blocks.blocks;
+        let inner: Vec<&dyn Module> = self.inner_blocks.iter().collect();
+        let layer: Vec<&dyn Module> = self.layer_blocks.iter().collect();
         let mut last_inner = inner[n - 1].try_forward_t(&maps[n - 1].1, false)?;
         let mut results = vec![layer[n - 1].try_forward_t(&last_inner, false)?];
         for idx in (0..n - 1).rev() {

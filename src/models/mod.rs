@@ -2,16 +2,17 @@
 //!
 //! * [`seed`]: the tutorial's first network (`Flatten` + the YOLO-v1 stem `Yolo_v1`).
 //! * [`resnet`]: torchvision's ResNet family.
-//! * [`registry`]: every model by torchvision name.
+//! * [`api`]: the interface a family implements ([`api::Model`], [`api::ModelInfo`],
+//!   [`api::Options`]); the registry of every model is [`crate::registry`].
 //! * [`weights`]: torchvision's published weights, found on disk.
 //! * [`features`]: outputs of named nodes in one pass, and per-stage feature info.
-//! * [`yolo`]: YOLO-v1 as in the paper, and on a resnet50 backbone.
 //! * [`fpn`]: a Feature Pyramid Network on a backbone's stages.
 
+pub mod api;
 pub mod features;
 pub mod fpn;
-pub mod registry;
+pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod resnet;
 pub mod seed;
 pub mod weights;
-pub mod yolo;

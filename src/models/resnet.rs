@@ -30,14 +30,15 @@
 //! # Ok::<(), tchvision::Error>(())
 //! ```
 
-use std::cell::Cell;
 use tch::{nn::Path, Tensor};
 
 use crate::error::{Error, Result};
 use crate::init::{self, recipes};
+use crate::models::api::{Model, ModelInfo, Options};
 use crate::models::features::FeatureInfo;
-use crate::models::registry::Model;
+use crate::models::weights::Weights;
 use crate::nn::*;
+pub use crate::ops::{conv1x1, conv3x3, Norm, NormKind};
 
 /// Which residual block a ResNet stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,21 +59,8 @@ impl BlockKind {
     }
 }
 
-/// The normalisation layer (torchvision's `norm_layer` argument).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum NormKind {
-    /// `nn.BatchNorm2d` (torchvision's default).
-    #[default]
-    BatchNorm2d,
-    /// `nn.GroupNorm(num_groups, channels)`, i.e. `norm_layer=partial(nn.GroupNorm, num_groups)`.
-    GroupNorm {
-        /// Groups of every GroupNorm.
-        num_groups: i64,
-    },
-}
-
 /// A ResNet configuration: the arguments of torchvision's `ResNet(...)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResNetConfig {
     /// The residual block.
     pub block: BlockKind,
@@ -214,71 +202,8 @@ impl ResNetConfig {
     }
 }
 
-/// A normalisation layer of a ResNet: [`BatchNorm2d`] or [`GroupNorm`] (see [`NormKind`]).
-#[derive(Debug)]
-pub enum Norm {
-    /// `nn.BatchNorm2d`.
-    BatchNorm2d(BatchNorm2d),
-    /// `nn.GroupNorm`.
-    GroupNorm(GroupNorm),
-}
-
-impl Norm {
-    /// The norm layer of `kind` over `channels` at `p`.
-    pub fn new(p: &Path, kind: NormKind, channels: i64) -> Result<Self> {
-        Ok(match kind {
-            NormKind::BatchNorm2d => Norm::BatchNorm2d(BatchNorm2d::new(p, channels, BatchNormConfig::default())?),
-            NormKind::GroupNorm { num_groups } => Norm::GroupNorm(GroupNorm::new(p, num_groups, channels)?),
-        })
-    }
-
-    fn inner(&self) -> &dyn Module {
-        match self {
-            Norm::BatchNorm2d(m) => m,
-            Norm::GroupNorm(m) => m,
-        }
-    }
-
-    /// γ, shared with the model.
-    pub fn weight(&self) -> Option<&Tensor> {
-        match self {
-            Norm::BatchNorm2d(m) => m.weight.as_ref(),
-            Norm::GroupNorm(m) => m.weight.as_ref(),
-        }
-    }
-}
-
-impl Module for Norm {
-    fn kind(&self) -> ModuleKind {
-        self.inner().kind()
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.inner().try_forward_t(xs, train)
-    }
-    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
-        self.inner().own_parameters()
-    }
-    fn own_buffers(&self) -> Vec<(&'static str, &Tensor)> {
-        self.inner().own_buffers()
-    }
-    fn training_flag(&self) -> Option<&Cell<bool>> {
-        self.inner().training_flag()
-    }
-}
-
-/// torchvision's `conv3x3`: padding = dilation, no bias.
-fn conv3x3(p: &Path, cin: i64, cout: i64, stride: i64, groups: i64, dilation: i64) -> Result<Conv2d> {
-    let cfg = Conv2dConfig::default().stride(stride).padding(dilation).groups(groups).dilation(dilation).bias(false);
-    Conv2d::new(p, cin, cout, 3, cfg)
-}
-
-/// torchvision's `conv1x1`: no bias.
-fn conv1x1(p: &Path, cin: i64, cout: i64, stride: i64) -> Result<Conv2d> {
-    Conv2d::new(p, cin, cout, 1, Conv2dConfig::default().stride(stride).bias(false))
-}
-
 /// The arguments torchvision passes to a block's constructor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlockArgs {
     /// Input channels.
     pub inplanes: i64,
@@ -296,79 +221,33 @@ pub struct BlockArgs {
     pub norm: NormKind,
 }
 
-/// `relu(out + identity)` in place on `out`, as torchvision's `out += identity; relu(out)` with
-/// `ReLU(inplace=True)`: for the fast path, where no recorder holds `out`.
-fn residual_relu_(path: &str, mut out: Tensor, identity: &Tensor) -> Result<Tensor> {
-    let err = |e: tch::TchError| Error::Forward {
-        path: path.to_string(),
-        kind: "add",
-        input: identity.size(),
-        source: e.into(),
-    };
-    let _ = out.f_add_(identity).map_err(err)?;
-    let _ = out.f_relu_().map_err(err)?;
-    Ok(out)
-}
-
-/// ReLU in place on a fresh intermediate (the fast path of the blocks).
-fn relu_(path: &str, mut out: Tensor) -> Result<Tensor> {
-    let _ = out.f_relu_().map_err(|e| Error::Forward {
-        path: path.to_string(),
-        kind: "ReLU",
-        input: out.size(),
-        source: e.into(),
-    })?;
-    Ok(out)
-}
-
-/// The forward of both blocks: `conv → norm` steps with a ReLU between them, the identity (or
-/// `downsample(x)`), the residual add and a last ReLU, reporting torchvision's node names
-/// (`conv1`, `bn1`, `relu`, …, `add`, `relu_N`). Without an active recorder nothing else holds
-/// the intermediates, so ReLU and the add work in place, as torchvision's `ReLU(inplace=True)`
-/// and `out += identity` do.
-#[allow(clippy::too_many_arguments)]
-fn block_forward(
-    steps: &[(&str, &Conv2d, &str, &Norm)],
-    relu: &ReLU,
-    downsample: Option<&Sequential>,
-    own_path: &str,
-    xs: &Tensor,
-    train: bool,
-    rec: &mut Recorder,
-    path: &str,
-) -> Result<Tensor> {
-    let at = |name: &str| join_path(path, name);
-    let fast = !rec.is_active();
-    let mut out = xs.shallow_clone();
-    for (i, (conv_name, conv, norm_name, norm)) in steps.iter().enumerate() {
-        if i > 0 {
-            out = if fast {
-                relu_(&join_path(own_path, "relu"), out)?
-            } else {
-                relu.try_forward_rec(&out, train, rec, &at("relu"))?
-            };
-        }
-        out = conv.try_forward_rec(&out, train, rec, &at(conv_name))?;
-        out = norm.try_forward_rec(&out, train, rec, &at(norm_name))?;
+/// The ReLU between two conv/norm steps: in place when nothing records the intermediate, as
+/// torchvision's `ReLU(inplace=True)`.
+fn relu(c: &mut Ctx, relu: &ReLU, x: Tensor) -> Result<Tensor> {
+    if c.is_recording() {
+        return c.call(relu, &x);
     }
+    c.op("relu", &x, || {
+        let mut x = x.shallow_clone();
+        x.f_relu_()
+    })
+}
+
+/// `relu(out + identity)` with the identity `downsample(x)` or `x`: torchvision's node names
+/// (`downsample`, `add`, `relu_N`) when recording, in place otherwise (`out += identity`).
+fn residual(c: &mut Ctx, relu: &ReLU, out: Tensor, downsample: Option<&Sequential>, x: &Tensor) -> Result<Tensor> {
     let identity = match downsample {
-        Some(d) => d.try_forward_rec(xs, train, rec, &at("downsample"))?,
-        None => xs.shallow_clone(),
+        Some(d) => c.call(d, x)?,
+        None => x.shallow_clone(),
     };
-    if fast {
-        return residual_relu_(&join_path(own_path, "add"), out, &identity);
+    if c.is_recording() {
+        let out = c.add(&out, &identity)?;
+        return c.call(relu, &out);
     }
-    let out = residual(&at("add"), &out, &identity)?;
-    rec.record(&at("add"), &out);
-    relu.try_forward_rec(&out, train, rec, &at("relu"))
-}
-
-fn residual(path: &str, out: &Tensor, identity: &Tensor) -> Result<Tensor> {
-    out.f_add(identity).map_err(|e| Error::Forward {
-        path: path.to_string(),
-        kind: "add",
-        input: out.size(),
-        source: e.into(),
+    c.op("add", &out, || {
+        let mut out = out.shallow_clone();
+        let _ = out.f_add_(&identity)?;
+        out.f_relu_()
     })
 }
 
@@ -388,58 +267,35 @@ pub struct BasicBlock {
     pub bn2: Norm,
     /// `Sequential(conv1x1, norm)` when the shape changes.
     pub downsample: Option<Sequential>,
-    /// The stride.
-    pub stride: i64,
-    path: String,
 }
+crate::module!(BasicBlock, [conv1, bn1, relu, conv2, bn2, downsample?]);
 
 impl BasicBlock {
     /// torchvision's `BasicBlock(inplanes, planes, stride, downsample, groups, base_width,
     /// dilation, norm_layer)`.
     pub fn new(p: &Path, a: BlockArgs, downsample: Option<Sequential>) -> Result<Self> {
-        let path = path_string(p);
+        let bad = |m: &str| Err(Error::InvalidArgument(format!("{} (BasicBlock): {m}", path_string(p))));
         if a.groups != 1 || a.base_width != 64 {
-            return Err(Error::InvalidArgument(format!(
-                "{path} (BasicBlock): BasicBlock only supports groups=1 and base_width=64"
-            )));
+            return bad("BasicBlock only supports groups=1 and base_width=64");
         }
         if a.dilation > 1 {
-            return Err(Error::InvalidArgument(format!(
-                "{path} (BasicBlock): Dilation > 1 not supported in BasicBlock"
-            )));
+            return bad("Dilation > 1 not supported in BasicBlock");
         }
-        let conv1 = conv3x3(&(p / "conv1"), a.inplanes, a.planes, a.stride, 1, 1)?;
-        let bn1 = Norm::new(&(p / "bn1"), a.norm, a.planes)?;
-        let relu = ReLU::new(&(p / "relu"))?;
-        let conv2 = conv3x3(&(p / "conv2"), a.planes, a.planes, 1, 1, 1)?;
-        let bn2 = Norm::new(&(p / "bn2"), a.norm, a.planes)?;
-        Ok(BasicBlock { conv1, bn1, relu, conv2, bn2, downsample, stride: a.stride, path })
+        Ok(BasicBlock {
+            conv1: conv3x3(&(p / "conv1"), a.inplanes, a.planes, a.stride, 1, 1)?,
+            bn1: Norm::new(&(p / "bn1"), a.norm, a.planes)?,
+            relu: ReLU::new(&(p / "relu"))?,
+            conv2: conv3x3(&(p / "conv2"), a.planes, a.planes, 1, 1, 1)?,
+            bn2: Norm::new(&(p / "bn2"), a.norm, a.planes)?,
+            downsample,
+        })
     }
-}
 
-impl Module for BasicBlock {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("BasicBlock")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.try_forward_rec(xs, train, &mut Recorder::disabled(), &self.path)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v: Vec<(String, &dyn Module)> = vec![
-            ("conv1".into(), &self.conv1),
-            ("bn1".into(), &self.bn1),
-            ("relu".into(), &self.relu),
-            ("conv2".into(), &self.conv2),
-            ("bn2".into(), &self.bn2),
-        ];
-        if let Some(d) = &self.downsample {
-            v.push(("downsample".into(), d));
-        }
-        v
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let steps = [("conv1", &self.conv1, "bn1", &self.bn1), ("conv2", &self.conv2, "bn2", &self.bn2)];
-        block_forward(&steps, &self.relu, self.downsample.as_ref(), &self.path, xs, train, rec, path)
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let out = c.chain(&[&self.conv1, &self.bn1], x)?;
+        let out = relu(c, &self.relu, out)?;
+        let out = c.chain(&[&self.conv2, &self.bn2], &out)?;
+        residual(c, &self.relu, out, self.downsample.as_ref(), x)
     }
 }
 
@@ -464,10 +320,8 @@ pub struct Bottleneck {
     pub relu: ReLU,
     /// `Sequential(conv1x1, norm)` when the shape changes.
     pub downsample: Option<Sequential>,
-    /// The stride.
-    pub stride: i64,
-    path: String,
 }
+crate::module!(Bottleneck, [conv1, bn1, conv2, bn2, conv3, bn3, relu, downsample?]);
 
 impl Bottleneck {
     /// torchvision's `Bottleneck(inplanes, planes, stride, downsample, groups, base_width,
@@ -476,46 +330,25 @@ impl Bottleneck {
         // torchvision: int(planes * (base_width / 64.0)) * groups
         let width = a.planes * a.base_width / 64 * a.groups;
         let out = a.planes * BlockKind::Bottleneck.expansion();
-        let conv1 = conv1x1(&(p / "conv1"), a.inplanes, width, 1)?;
-        let bn1 = Norm::new(&(p / "bn1"), a.norm, width)?;
-        let conv2 = conv3x3(&(p / "conv2"), width, width, a.stride, a.groups, a.dilation)?;
-        let bn2 = Norm::new(&(p / "bn2"), a.norm, width)?;
-        let conv3 = conv1x1(&(p / "conv3"), width, out, 1)?;
-        let bn3 = Norm::new(&(p / "bn3"), a.norm, out)?;
-        let relu = ReLU::new(&(p / "relu"))?;
-        Ok(Bottleneck { conv1, bn1, conv2, bn2, conv3, bn3, relu, downsample, stride: a.stride, path: path_string(p) })
+        Ok(Bottleneck {
+            conv1: conv1x1(&(p / "conv1"), a.inplanes, width, 1)?,
+            bn1: Norm::new(&(p / "bn1"), a.norm, width)?,
+            conv2: conv3x3(&(p / "conv2"), width, width, a.stride, a.groups, a.dilation)?,
+            bn2: Norm::new(&(p / "bn2"), a.norm, width)?,
+            conv3: conv1x1(&(p / "conv3"), width, out, 1)?,
+            bn3: Norm::new(&(p / "bn3"), a.norm, out)?,
+            relu: ReLU::new(&(p / "relu"))?,
+            downsample,
+        })
     }
-}
 
-impl Module for Bottleneck {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("Bottleneck")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.try_forward_rec(xs, train, &mut Recorder::disabled(), &self.path)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v: Vec<(String, &dyn Module)> = vec![
-            ("conv1".into(), &self.conv1),
-            ("bn1".into(), &self.bn1),
-            ("conv2".into(), &self.conv2),
-            ("bn2".into(), &self.bn2),
-            ("conv3".into(), &self.conv3),
-            ("bn3".into(), &self.bn3),
-            ("relu".into(), &self.relu),
-        ];
-        if let Some(d) = &self.downsample {
-            v.push(("downsample".into(), d));
-        }
-        v
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let steps = [
-            ("conv1", &self.conv1, "bn1", &self.bn1),
-            ("conv2", &self.conv2, "bn2", &self.bn2),
-            ("conv3", &self.conv3, "bn3", &self.bn3),
-        ];
-        block_forward(&steps, &self.relu, self.downsample.as_ref(), &self.path, xs, train, rec, path)
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let out = c.chain(&[&self.conv1, &self.bn1], x)?;
+        let out = relu(c, &self.relu, out)?;
+        let out = c.chain(&[&self.conv2, &self.bn2], &out)?;
+        let out = relu(c, &self.relu, out)?;
+        let out = c.chain(&[&self.conv3, &self.bn3], &out)?;
+        residual(c, &self.relu, out, self.downsample.as_ref(), x)
     }
 }
 
@@ -530,8 +363,8 @@ pub struct LayerState {
 
 /// torchvision's `ResNet._make_layer`: a Sequential of `blocks` blocks at `p`, the first with
 /// `stride` (or, with `dilate`, a dilation multiplied by `stride` from the second block on) and
-/// a `downsample` when the shape changes. Updates `state` as torchvision updates `self`.
-/// As torchvision, the downsample is created before the first block.
+/// a `downsample` (created before the first block, as torchvision does: this fixes the RNG
+/// order) when the shape changes. Updates `state` as torchvision updates `self`.
 pub fn make_layer(
     p: Path<'_>,
     state: &mut LayerState,
@@ -548,7 +381,6 @@ pub fn make_layer(
         state.dilation *= stride;
         stride = 1;
     }
-    let need_downsample = stride != 1 || state.inplanes != planes * expansion;
     let first = BlockArgs {
         inplanes: state.inplanes,
         planes,
@@ -559,43 +391,28 @@ pub fn make_layer(
         norm: cfg.norm,
     };
     let rest = BlockArgs { inplanes: planes * expansion, stride: 1, dilation: state.dilation, ..first };
-    let downsample = |p: &Path| -> Result<Option<Sequential>> {
-        if !need_downsample {
-            return Ok(None);
-        }
-        let seq = Sequential::builder(p / "downsample")
-            .add(|p| conv1x1(p, first.inplanes, planes * expansion, stride))?
-            .add(|p| Norm::new(p, cfg.norm, planes * expansion))?
-            .build();
-        Ok(Some(seq))
+    let block = |p: &Path, a: BlockArgs, ds: Option<Sequential>| -> Result<Box<dyn Module>> {
+        Ok(match cfg.block {
+            BlockKind::Basic => Box::new(BasicBlock::new(p, a, ds)?),
+            BlockKind::Bottleneck => Box::new(Bottleneck::new(p, a, ds)?),
+        })
     };
-    let seq = match cfg.block {
-        BlockKind::Basic => stage(p, first, rest, blocks, downsample, BasicBlock::new)?,
-        BlockKind::Bottleneck => stage(p, first, rest, blocks, downsample, Bottleneck::new)?,
-    };
-    state.inplanes = planes * expansion;
-    Ok(seq)
-}
-
-type BlockFn<B> = fn(&Path, BlockArgs, Option<Sequential>) -> Result<B>;
-
-fn stage<B: Module + 'static>(
-    p: Path<'_>,
-    first: BlockArgs,
-    rest: BlockArgs,
-    blocks: usize,
-    downsample: impl FnOnce(&Path) -> Result<Option<Sequential>>,
-    block: BlockFn<B>,
-) -> Result<Sequential> {
-    // torchvision creates the downsample before the first block (this fixes the RNG order).
-    let mut builder = Sequential::builder(p).add(|p| {
-        let ds = downsample(p)?;
+    let mut b = Sequential::builder(p).add(|p| {
+        let ds = if stride != 1 || first.inplanes != planes * expansion {
+            let seq = Sequential::builder(p / "downsample")
+                .add(|p| conv1x1(p, first.inplanes, planes * expansion, stride))?
+                .add(|p| Norm::new(p, cfg.norm, planes * expansion))?;
+            Some(seq.build())
+        } else {
+            None
+        };
         block(p, first, ds)
     })?;
     for _ in 1..blocks {
-        builder = builder.add(|p| block(p, rest, None))?;
+        b = b.add(|p| block(p, rest, None))?;
     }
-    Ok(builder.build())
+    state.inplanes = planes * expansion;
+    Ok(b.build())
 }
 
 /// torchvision's `ResNet`.
@@ -623,57 +440,33 @@ pub struct ResNet {
     pub fc: Linear,
     /// The configuration it was built from.
     pub config: ResNetConfig,
-    feature_info: Vec<FeatureInfo>,
-    path: String,
 }
+crate::module!(ResNet, [conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc]);
 
 impl ResNet {
     /// Builds the network of `cfg` at `p` and initialises it as torchvision does.
     pub fn new(p: &Path, cfg: &ResNetConfig) -> Result<Self> {
         cfg.validate()?;
         let mut st = LayerState { inplanes: 64, dilation: 1 };
-        let conv1 = Conv2d::new(&(p / "conv1"), 3, 64, 7, Conv2dConfig::default().stride(2).padding(3).bias(false))?;
-        let bn1 = Norm::new(&(p / "bn1"), cfg.norm, 64)?;
-        let relu = ReLU::new(&(p / "relu"))?;
-        let maxpool = MaxPool2d::new(&(p / "maxpool"), 3, PoolConfig::default().stride(2).padding(1))?;
         let d = cfg.replace_stride_with_dilation;
-        let layer1 = make_layer(p / "layer1", &mut st, cfg, 64, cfg.layers[0], 1, false)?;
-        let layer2 = make_layer(p / "layer2", &mut st, cfg, 128, cfg.layers[1], 2, d[0])?;
-        let layer3 = make_layer(p / "layer3", &mut st, cfg, 256, cfg.layers[2], 2, d[1])?;
-        let layer4 = make_layer(p / "layer4", &mut st, cfg, 512, cfg.layers[3], 2, d[2])?;
-        let avgpool = AdaptiveAvgPool2d::new(&(p / "avgpool"), 1)?;
-        let fc = Linear::new(&(p / "fc"), 512 * cfg.block.expansion(), cfg.num_classes)?;
-
-        let e = cfg.block.expansion();
-        let mut feature_info = vec![FeatureInfo::new(64, 2, "relu")];
-        let mut reduction = 4;
-        for (i, planes) in [64, 128, 256, 512].into_iter().enumerate() {
-            if i > 0 && !d[i - 1] {
-                reduction *= 2;
-            }
-            feature_info.push(FeatureInfo::new(planes * e, reduction, &format!("layer{}", i + 1)));
-        }
-
         let net = ResNet {
-            conv1,
-            bn1,
-            relu,
-            maxpool,
-            layer1,
-            layer2,
-            layer3,
-            layer4,
-            avgpool,
-            fc,
+            conv1: Conv2d::new(&(p / "conv1"), 3, 64, 7, Conv2dConfig::default().stride(2).padding(3).bias(false))?,
+            bn1: Norm::new(&(p / "bn1"), cfg.norm, 64)?,
+            relu: ReLU::new(&(p / "relu"))?,
+            maxpool: MaxPool2d::new(&(p / "maxpool"), 3, PoolConfig::default().stride(2).padding(1))?,
+            layer1: make_layer(p / "layer1", &mut st, cfg, 64, cfg.layers[0], 1, false)?,
+            layer2: make_layer(p / "layer2", &mut st, cfg, 128, cfg.layers[1], 2, d[0])?,
+            layer3: make_layer(p / "layer3", &mut st, cfg, 256, cfg.layers[2], 2, d[1])?,
+            layer4: make_layer(p / "layer4", &mut st, cfg, 512, cfg.layers[3], 2, d[2])?,
+            avgpool: AdaptiveAvgPool2d::new(&(p / "avgpool"), 1)?,
+            fc: Linear::new(&(p / "fc"), 512 * cfg.block.expansion(), cfg.num_classes)?,
             config: *cfg,
-            feature_info,
-            path: path_string(p),
         };
         recipes::kaiming_fan_out(&net)?;
         if cfg.zero_init_residual {
             let _g = tch::no_grad_guard();
             for (_, m) in net.named_modules() {
-                let last = match m.kind().name() {
+                let last = match m.class_name() {
                     "Bottleneck" => "bn3",
                     "BasicBlock" => "bn2",
                     _ => continue,
@@ -691,85 +484,280 @@ impl ResNet {
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
     }
 
-    /// The stem and `layer1`…`layer4`: the last feature map, `[N, 512·expansion, H/32, W/32]`
-    /// (less reduced with dilation).
-    pub fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.features_rec(xs, train, &mut Recorder::disabled(), &self.path)
+    /// The stem and `layer1`…`layer4` (shared with the detectors built on a ResNet trunk).
+    pub fn trunk(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let [l1, l2, l3, l4] = self.layers();
+        c.chain(&[&self.conv1, &self.bn1, &self.relu, &self.maxpool, l1, l2, l3, l4], x)
     }
 
-    /// `avgpool`, flatten and `fc`: logits from the output of [`ResNet::forward_features`].
-    pub fn forward_head(&self, features: &Tensor, train: bool) -> Result<Tensor> {
-        self.head_rec(features, train, &mut Recorder::disabled(), &self.path)
+    fn head(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let x = c.call(&self.avgpool, x)?;
+        let x = c.flatten(&x, 1)?;
+        c.call(&self.fc, &x)
     }
 
-    fn features_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let at = |name: &str| join_path(path, name);
-        let x = self.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
-        let x = self.bn1.try_forward_rec(&x, train, rec, &at("bn1"))?;
-        let x = self.relu.try_forward_rec(&x, train, rec, &at("relu"))?;
-        let mut x = self.maxpool.try_forward_rec(&x, train, rec, &at("maxpool"))?;
-        for (i, layer) in self.layers().into_iter().enumerate() {
-            x = layer.try_forward_rec(&x, train, rec, &at(&format!("layer{}", i + 1)))?;
-        }
-        Ok(x)
-    }
-
-    fn head_rec(&self, x: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let at = |name: &str| join_path(path, name);
-        let x = self.avgpool.try_forward_rec(x, train, rec, &at("avgpool"))?;
-        let flat_path = at("flatten");
-        let x = x.f_flatten(1, -1).map_err(|e| Error::Forward {
-            path: flat_path.clone(),
-            kind: "flatten",
-            input: x.size(),
-            source: e.into(),
-        })?;
-        rec.record(&flat_path, &x);
-        self.fc.try_forward_rec(&x, train, rec, &at("fc"))
-    }
-}
-
-impl Module for ResNet {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("ResNet")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let x = self.forward_features(xs, train)?;
-        self.forward_head(&x, train)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("conv1".into(), &self.conv1 as &dyn Module),
-            ("bn1".into(), &self.bn1),
-            ("relu".into(), &self.relu),
-            ("maxpool".into(), &self.maxpool),
-            ("layer1".into(), &self.layer1),
-            ("layer2".into(), &self.layer2),
-            ("layer3".into(), &self.layer3),
-            ("layer4".into(), &self.layer4),
-            ("avgpool".into(), &self.avgpool),
-            ("fc".into(), &self.fc),
-        ]
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let x = self.features_rec(xs, train, rec, path)?;
-        self.head_rec(&x, train, rec, path)
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let x = self.trunk(x, c)?;
+        self.head(&x, c)
     }
 }
 
 impl Model for ResNet {
     fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        ResNet::forward_features(self, xs, train)
+        Ctx::run(self, train, |c| self.trunk(xs, c))
     }
     fn forward_head(&self, features: &Tensor, train: bool) -> Result<Tensor> {
-        ResNet::forward_head(self, features, train)
+        Ctx::run(self, train, |c| self.head(features, c))
     }
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.feature_info.clone()
+        let (e, d) = (self.config.block.expansion(), self.config.replace_stride_with_dilation);
+        let mut info = vec![FeatureInfo::new(64, 2, "relu")];
+        let mut reduction = 4;
+        for (i, planes) in [64, 128, 256, 512].into_iter().enumerate() {
+            if i > 0 && !d[i - 1] {
+                reduction *= 2;
+            }
+            info.push(FeatureInfo::new(planes * e, reduction, &format!("layer{}", i + 1)));
+        }
+        info
     }
     fn num_classes(&self) -> i64 {
         self.config.num_classes
     }
 }
 
-crate::impl_module_t!(BasicBlock, Bottleneck, ResNet, Norm);
+fn build(p: &Path, o: &Options, mut cfg: ResNetConfig) -> Result<Box<dyn Model>> {
+    cfg.num_classes = o.num_classes.unwrap_or(cfg.num_classes);
+    o.apply("zero_init_residual", &mut cfg.zero_init_residual)?;
+    o.apply("replace_stride_with_dilation", &mut cfg.replace_stride_with_dilation)?;
+    Ok(Box::new(ResNet::new(p, &cfg)?))
+}
+
+macro_rules! entry {
+    ($name:ident, $params:literal, $weights:ident) => {
+        ModelInfo {
+            options: &["zero_init_residual", "replace_stride_with_dilation"],
+            weights: $weights,
+            ..ModelInfo::classifier(stringify!($name), "resnet", $params, |p, o| build(p, o, ResNetConfig::$name()))
+        }
+    };
+}
+
+/// The family's registry entries.
+pub const MODELS: &[ModelInfo] = &[
+    entry!(resnet18, 11689512, RESNET18_WEIGHTS),
+    entry!(resnet34, 21797672, RESNET34_WEIGHTS),
+    entry!(resnet50, 25557032, RESNET50_WEIGHTS),
+    entry!(resnet101, 44549160, RESNET101_WEIGHTS),
+    entry!(resnet152, 60192808, RESNET152_WEIGHTS),
+    entry!(resnext50_32x4d, 25028904, RESNEXT50_32X4D_WEIGHTS),
+    entry!(resnext101_32x8d, 88791336, RESNEXT101_32X8D_WEIGHTS),
+    entry!(resnext101_64x4d, 83455272, RESNEXT101_64X4D_WEIGHTS),
+    entry!(wide_resnet50_2, 68883240, WIDE_RESNET50_2_WEIGHTS),
+    entry!(wide_resnet101_2, 126886696, WIDE_RESNET101_2_WEIGHTS),
+];
+
+/// torchvision's `ResNet18_Weights`.
+const RESNET18_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnet18",
+    "IMAGENET1K_V1",
+    "resnet18-f37072fd.pth",
+    11689512,
+    [69.758, 89.078],
+    1.814,
+    44.661,
+    [256, 224],
+)
+.default()];
+/// torchvision's `ResNet34_Weights`.
+const RESNET34_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnet34",
+    "IMAGENET1K_V1",
+    "resnet34-b627a593.pth",
+    21797672,
+    [73.314, 91.42],
+    3.664,
+    83.275,
+    [256, 224],
+)
+.default()];
+/// torchvision's `ResNet50_Weights`.
+const RESNET50_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "resnet50",
+        "IMAGENET1K_V1",
+        "resnet50-0676ba61.pth",
+        25557032,
+        [76.13, 92.862],
+        4.089,
+        97.781,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet50",
+        "IMAGENET1K_V2",
+        "resnet50-11ad3fa6.pth",
+        25557032,
+        [80.858, 95.434],
+        4.089,
+        97.79,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `ResNet101_Weights`.
+const RESNET101_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "resnet101",
+        "IMAGENET1K_V1",
+        "resnet101-63fe2227.pth",
+        44549160,
+        [77.374, 93.546],
+        7.801,
+        170.511,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet101",
+        "IMAGENET1K_V2",
+        "resnet101-cd907fc2.pth",
+        44549160,
+        [81.886, 95.78],
+        7.801,
+        170.53,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `ResNet152_Weights`.
+const RESNET152_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "resnet152",
+        "IMAGENET1K_V1",
+        "resnet152-394f9c45.pth",
+        60192808,
+        [78.312, 94.046],
+        11.514,
+        230.434,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnet152",
+        "IMAGENET1K_V2",
+        "resnet152-f82ba261.pth",
+        60192808,
+        [82.284, 96.002],
+        11.514,
+        230.474,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `ResNeXt50_32X4D_Weights`.
+const RESNEXT50_32X4D_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "resnext50_32x4d",
+        "IMAGENET1K_V1",
+        "resnext50_32x4d-7cdf4587.pth",
+        25028904,
+        [77.618, 93.698],
+        4.23,
+        95.789,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnext50_32x4d",
+        "IMAGENET1K_V2",
+        "resnext50_32x4d-1a0047aa.pth",
+        25028904,
+        [81.198, 95.34],
+        4.23,
+        95.833,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `ResNeXt101_32X8D_Weights`.
+const RESNEXT101_32X8D_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "resnext101_32x8d",
+        "IMAGENET1K_V1",
+        "resnext101_32x8d-8ba56ff5.pth",
+        88791336,
+        [79.312, 94.526],
+        16.414,
+        339.586,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "resnext101_32x8d",
+        "IMAGENET1K_V2",
+        "resnext101_32x8d-110c445d.pth",
+        88791336,
+        [82.834, 96.228],
+        16.414,
+        339.673,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `ResNeXt101_64X4D_Weights`.
+const RESNEXT101_64X4D_WEIGHTS: &[Weights] = &[Weights::imagenet(
+    "resnext101_64x4d",
+    "IMAGENET1K_V1",
+    "resnext101_64x4d-173b62eb.pth",
+    83455272,
+    [83.246, 96.454],
+    15.46,
+    319.318,
+    [232, 224],
+)
+.default()];
+/// torchvision's `Wide_ResNet50_2_Weights`.
+const WIDE_RESNET50_2_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "wide_resnet50_2",
+        "IMAGENET1K_V1",
+        "wide_resnet50_2-95faca4d.pth",
+        68883240,
+        [78.468, 94.086],
+        11.398,
+        131.82,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "wide_resnet50_2",
+        "IMAGENET1K_V2",
+        "wide_resnet50_2-9ba9bcbe.pth",
+        68883240,
+        [81.602, 95.758],
+        11.398,
+        263.124,
+        [232, 224],
+    )
+    .default(),
+];
+/// torchvision's `Wide_ResNet101_2_Weights`.
+const WIDE_RESNET101_2_WEIGHTS: &[Weights] = &[
+    Weights::imagenet(
+        "wide_resnet101_2",
+        "IMAGENET1K_V1",
+        "wide_resnet101_2-32ee1156.pth",
+        126886696,
+        [78.848, 94.284],
+        22.753,
+        242.896,
+        [256, 224],
+    ),
+    Weights::imagenet(
+        "wide_resnet101_2",
+        "IMAGENET1K_V2",
+        "wide_resnet101_2-d733dc28.pth",
+        126886696,
+        [82.51, 96.02],
+        22.753,
+        484.747,
+        [232, 224],
+    )
+    .default(),
+];

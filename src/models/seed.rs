@@ -9,7 +9,7 @@
 //! `conv_layer2` and `flatten`: a 1×1 Conv2d 192→1024, BatchNorm2d(1024), LeakyReLU(0.1) and an
 //! AdaptiveAvgPool2d to 7×7, which is where the paper's conv layers 3–6 end (1024 channels at
 //! 7×7 for a 448×448 input). Any input from 4×4 up then runs. The paper's full detector is
-//! [`crate::models::yolo`].
+//! [`crate::detection::yolo`].
 //!
 //! [`YourNet`] is the seed's second network: a resnet50 backbone under the same head.
 
@@ -79,44 +79,21 @@ impl Yolo_v1 {
     /// The seed's feature-map variant: returns `(feature, output)` with `feature` the output of
     /// `conv_layer2`.
     pub fn forward_with_feature(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        self.forward_rec(xs, train, &mut Recorder::disabled(), "")
+        Ctx::run(self, train, |c| self.forward_both(xs, c))
     }
 
-    fn forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<(Tensor, Tensor)> {
-        let at = |name: &str| join_path(path, name);
-        let x = self.conv_layer1.try_forward_rec(xs, train, rec, &at("conv_layer1"))?;
-        let feature = self.conv_layer2.try_forward_rec(&x, train, rec, &at("conv_layer2"))?;
-        let x = self.bridge.try_forward_rec(&feature, train, rec, &at("bridge"))?;
-        let x = self.flatten.try_forward_rec(&x, train, rec, &at("flatten"))?;
-        let x = self.conn_layer1.try_forward_rec(&x, train, rec, &at("conn_layer1"))?;
-        let output = self.conn_layer2.try_forward_rec(&x, train, rec, &at("conn_layer2"))?;
+    fn forward_both(&self, x: &Tensor, c: &mut Ctx) -> Result<(Tensor, Tensor)> {
+        let feature = c.chain(&[&self.conv_layer1, &self.conv_layer2], x)?;
+        let output = c.chain(&[&self.bridge, &self.flatten, &self.conn_layer1, &self.conn_layer2], &feature)?;
         Ok((feature, output))
     }
-}
 
-impl Module for Yolo_v1 {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("Yolo_v1")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(self.forward_with_feature(xs, train)?.1)
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        Ok(self.forward_rec(xs, train, rec, path)?.1)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("conv_layer1".into(), &self.conv_layer1 as &dyn Module),
-            ("conv_layer2".into(), &self.conv_layer2),
-            ("bridge".into(), &self.bridge),
-            ("flatten".into(), &self.flatten),
-            ("conn_layer1".into(), &self.conn_layer1),
-            ("conn_layer2".into(), &self.conn_layer2),
-        ]
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        Ok(self.forward_both(x, c)?.1)
     }
 }
 
-crate::impl_module_t!(Yolo_v1);
+crate::module!(Yolo_v1, [conv_layer1, conv_layer2, bridge, flatten, conn_layer1, conn_layer2]);
 
 /// The seed's `YourNet`: a torchvision resnet50 as submodule `resnet50`, then `flatten`,
 /// `conn_layer1` (Linear 7·7·1024→4096, Dropout 0.5, LeakyReLU 0.1) and `conn_layer2` (Linear
@@ -155,36 +132,13 @@ impl YourNet {
     }
 }
 
-impl Module for YourNet {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("YourNet")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.try_forward_rec(xs, train, &mut Recorder::disabled(), "")
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let (r, at) = (&self.resnet50, |name: &str| join_path(path, name));
-        let mut x = r.conv1.try_forward_rec(xs, train, rec, &at("resnet50.conv1"))?;
-        x = r.bn1.try_forward_rec(&x, train, rec, &at("resnet50.bn1"))?;
-        x = r.relu.try_forward_rec(&x, train, rec, &at("resnet50.relu"))?;
-        x = r.maxpool.try_forward_rec(&x, train, rec, &at("resnet50.maxpool"))?;
-        for (i, layer) in r.layers()[..3].iter().enumerate() {
-            x = layer.try_forward_rec(&x, train, rec, &at(&format!("resnet50.layer{}", i + 1)))?;
-        }
-        let x = self.pool.try_forward_rec(&x, train, rec, &at("pool"))?;
-        let x = self.flatten.try_forward_rec(&x, train, rec, &at("flatten"))?;
-        let x = self.conn_layer1.try_forward_rec(&x, train, rec, &at("conn_layer1"))?;
-        self.conn_layer2.try_forward_rec(&x, train, rec, &at("conn_layer2"))
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("resnet50".into(), &self.resnet50 as &dyn Module),
-            ("pool".into(), &self.pool),
-            ("flatten".into(), &self.flatten),
-            ("conn_layer1".into(), &self.conn_layer1),
-            ("conn_layer2".into(), &self.conn_layer2),
-        ]
+crate::module!(YourNet, [resnet50, pool, flatten, conn_layer1, conn_layer2]);
+
+impl YourNet {
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let r = &self.resnet50;
+        let x =
+            c.nested(r, |c| c.chain(&[&r.conv1, &r.bn1, &r.relu, &r.maxpool, &r.layer1, &r.layer2, &r.layer3], x))?;
+        c.chain(&[&self.pool, &self.flatten, &self.conn_layer1, &self.conn_layer2], &x)
     }
 }
-
-crate::impl_module_t!(YourNet);

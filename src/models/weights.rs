@@ -1,19 +1,22 @@
-//! torchvision's published weights, found on disk without a network.
+//! torchvision's published weights as data, found on disk without a network.
 //!
-//! torchvision names its weight files `<arch>-<first 8 hex digits of sha256>.pth` and torch's hub
-//! caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME` defaults to
-//! `$XDG_CACHE_HOME/torch`, then `~/.cache/torch`). This table copies torchvision 0.26's
-//! `Weights` entries for the ResNet family (`torchvision/models/resnet.py`): file name, sha256
-//! prefix, categories, preprocessing and reported accuracy. [`find_weights`] looks the file up in
-//! that cache or in folders you give, checks its hash prefix, and returns its path: tchvision
-//! never downloads anything.
+//! Each family declares a table of [`Weights`] next to its builders (copied from torchvision
+//! 0.26's `Weights` enums, e.g. `ResNet50_Weights` in `torchvision/models/resnet.py`, by
+//! `scripts/gen_weights.py`, and checked against them by a test): file name and sha256 prefix,
+//! metrics, preprocessing (resize, crop, interpolation), the builder options the weights imply
+//! (`transform_input=true` for Inception) and key-remap rules applied before loading (DenseNet's
+//! old `norm.1` keys). torchvision names its weight files `<arch>-<first 8 hex digits of
+//! sha256>.pth` and torch's hub caches them under `$TORCH_HOME/hub/checkpoints` (`$TORCH_HOME`
+//! defaults to `$XDG_CACHE_HOME/torch`, then `~/.cache/torch`). [`find_weights`] looks the file
+//! up in that cache or in folders you give, checks its hash prefix, and returns its path:
+//! tchvision never downloads anything. The registry looks weights up by model and name
+//! ([`crate::registry::lookup_weights`]).
 //!
 //! ```
-//! use tchvision::models::weights::{lookup, PUBLISHED};
-//! let w = lookup("resnet50", "imagenet1k_v2")?;
+//! use tchvision::registry::lookup_weights;
+//! let w = lookup_weights("resnet50", "imagenet1k_v2")?;
 //! assert_eq!(w.file, "resnet50-11ad3fa6.pth");
 //! assert_eq!(w.preprocess().resize_size, 232);
-//! assert!(PUBLISHED.iter().all(|w| w.file.starts_with(w.arch)));
 //! # Ok::<(), tchvision::Error>(())
 //! ```
 
@@ -22,11 +25,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::imageio::Preprocess;
+use crate::imageio::{Interpolation, Preprocess};
 
-/// One published weight file of torchvision.
+/// One published weight file of torchvision, with its metadata.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub struct PublishedWeights {
+pub struct Weights {
     /// The architecture, as the registry names it.
     pub arch: &'static str,
     /// torchvision's enum name (`IMAGENET1K_V1`).
@@ -39,24 +42,102 @@ pub struct PublishedWeights {
     pub acc1: f64,
     /// Reported ImageNet-1K top-5 accuracy (%).
     pub acc5: f64,
-    /// Shorter side of the resize before the 224 crop.
+    /// Operations per image (GFLOPS, torchvision's `_ops`).
+    pub gflops: f64,
+    /// File size in MB (torchvision's `_file_size`).
+    pub file_size_mb: f64,
+    /// Shorter side of the resize before the crop.
     pub resize_size: i64,
     /// Side of the central crop.
     pub crop_size: i64,
+    /// The resize's interpolation.
+    pub interpolation: Interpolation,
     /// Whether torchvision marks it `DEFAULT` for its architecture.
     pub default: bool,
+    /// Builder options these weights imply (`("transform_input", "true")`), applied when a model
+    /// is built from them by name, as torchvision's builders do; the user's options win.
+    pub overrides: &'static [(&'static str, &'static str)],
+    /// Key renames applied to the file's keys before loading: `(regex, replacement)` with
+    /// `$1`-style groups (DenseNet's `denselayer1.norm.1.weight` → `denselayer1.norm1.weight`).
+    pub remap: &'static [(&'static str, &'static str)],
+    /// Keys (regexes) of the file that the model built from these weights does not have and
+    /// that are dropped on load (GoogLeNet's auxiliary heads, as torchvision drops them).
+    pub drop: &'static [&'static str],
 }
 
-impl PublishedWeights {
+impl Weights {
+    /// ImageNet-1K weights with a bilinear resize; the rest at their defaults.
+    #[allow(clippy::too_many_arguments)]
+    pub const fn imagenet(
+        arch: &'static str,
+        name: &'static str,
+        file: &'static str,
+        num_params: i64,
+        acc: [f64; 2],
+        gflops: f64,
+        file_size_mb: f64,
+        resize_crop: [i64; 2],
+    ) -> Self {
+        Weights {
+            arch,
+            name,
+            file,
+            num_params,
+            acc1: acc[0],
+            acc5: acc[1],
+            gflops,
+            file_size_mb,
+            resize_size: resize_crop[0],
+            crop_size: resize_crop[1],
+            interpolation: Interpolation::Bilinear,
+            default: false,
+            overrides: &[],
+            remap: &[],
+            drop: &[],
+        }
+    }
+    /// Marks it torchvision's `DEFAULT`.
+    pub const fn default(self) -> Self {
+        Weights { default: true, ..self }
+    }
+    /// A bicubic resize.
+    pub const fn bicubic(self) -> Self {
+        Weights { interpolation: Interpolation::Bicubic, ..self }
+    }
+    /// Sets the builder options these weights imply.
+    pub const fn overrides(self, overrides: &'static [(&'static str, &'static str)]) -> Self {
+        Weights { overrides, ..self }
+    }
+    /// Sets the key renames.
+    pub const fn remap(self, remap: &'static [(&'static str, &'static str)]) -> Self {
+        Weights { remap, ..self }
+    }
+    /// Sets the dropped keys.
+    pub const fn drop(self, drop: &'static [&'static str]) -> Self {
+        Weights { drop, ..self }
+    }
+
     /// The sha256 prefix in the file name (`0676ba61` for `resnet50-0676ba61.pth`).
     pub fn hash_prefix(&self) -> &'static str {
         let stem = self.file.trim_end_matches(".pth");
         stem.rsplit('-').next().unwrap_or("")
     }
 
-    /// The preprocessing the weights were evaluated with.
+    /// The preprocessing the weights were evaluated with (torchvision's `weights.transforms()`).
     pub fn preprocess(&self) -> Preprocess {
-        Preprocess::imagenet(self.resize_size, self.crop_size)
+        Preprocess { interpolation: self.interpolation, ..Preprocess::imagenet(self.resize_size, self.crop_size) }
+    }
+
+    /// `base` with these weights' key renames and drops added.
+    pub fn load_options(&self, base: crate::checkpoint::LoadOptions) -> Result<crate::checkpoint::LoadOptions> {
+        let mut o = base;
+        for (re, to) in self.remap {
+            o = o.rename_keys(re, to)?;
+        }
+        for re in self.drop {
+            o = o.drop_keys(re)?;
+        }
+        Ok(o)
     }
 
     /// The categories the classifier predicts (ImageNet-1K's 1000, in torchvision's order).
@@ -65,67 +146,12 @@ impl PublishedWeights {
     }
 }
 
-macro_rules! w {
-    ($arch:literal, $name:literal, $file:literal, $n:literal, $a1:literal, $a5:literal, $resize:literal, $default:literal) => {
-        PublishedWeights {
-            arch: $arch,
-            name: $name,
-            file: $file,
-            num_params: $n,
-            acc1: $a1,
-            acc5: $a5,
-            resize_size: $resize,
-            crop_size: 224,
-            default: $default,
-        }
-    };
-}
-
-/// torchvision 0.26's published weights for the ResNet family.
-pub const PUBLISHED: &[PublishedWeights] = &[
-    w!("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 11689512, 69.758, 89.078, 256, true),
-    w!("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 21797672, 73.314, 91.42, 256, true),
-    w!("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 25557032, 76.13, 92.862, 256, false),
-    w!("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25557032, 80.858, 95.434, 232, true),
-    w!("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 44549160, 77.374, 93.546, 256, false),
-    w!("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44549160, 81.886, 95.78, 232, true),
-    w!("resnet152", "IMAGENET1K_V1", "resnet152-394f9c45.pth", 60192808, 78.312, 94.046, 256, false),
-    w!("resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth", 60192808, 82.284, 96.002, 232, true),
-    w!("resnext50_32x4d", "IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 25028904, 77.618, 93.698, 256, false),
-    w!("resnext50_32x4d", "IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 25028904, 81.198, 95.34, 232, true),
-    w!("resnext101_32x8d", "IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 88791336, 79.312, 94.526, 256, false),
-    w!("resnext101_32x8d", "IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 88791336, 82.834, 96.228, 232, true),
-    w!("resnext101_64x4d", "IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 83455272, 83.246, 96.454, 232, true),
-    w!("wide_resnet50_2", "IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 68883240, 78.468, 94.086, 256, false),
-    w!("wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 68883240, 81.602, 95.758, 232, true),
-    w!("wide_resnet101_2", "IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 126886696, 78.848, 94.284, 256, false),
-    w!("wide_resnet101_2", "IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 126886696, 82.51, 96.02, 232, true),
-];
+/// The name the older API used.
+pub type PublishedWeights = Weights;
 
 /// ImageNet-1K's category names in torchvision's order (`torchvision/models/_meta.py`).
 pub fn imagenet_categories() -> Vec<&'static str> {
     include_str!("imagenet_classes.txt").lines().collect()
-}
-
-/// The published weights `name` of `arch`: `imagenet1k_v1`, `IMAGENET1K_V2`, or `default`
-/// (case-insensitive).
-pub fn lookup(arch: &str, name: &str) -> Result<&'static PublishedWeights> {
-    let of_arch: Vec<&PublishedWeights> = PUBLISHED.iter().filter(|w| w.arch == arch).collect();
-    if of_arch.is_empty() {
-        let archs: Vec<&str> =
-            PUBLISHED.iter().map(|w| w.arch).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        return Err(Error::unknown("architecture with published weights", arch, &archs));
-    }
-    let found = if name.eq_ignore_ascii_case("default") {
-        of_arch.iter().find(|w| w.default)
-    } else {
-        of_arch.iter().find(|w| w.name.eq_ignore_ascii_case(name))
-    };
-    found.copied().ok_or_else(|| {
-        let mut names: Vec<String> = of_arch.iter().map(|w| w.name.to_ascii_lowercase()).collect();
-        names.push("default".into());
-        Error::unknown("weights", format!("{arch}:{name}"), &names)
-    })
 }
 
 /// torch's hub checkpoint folder: `$TORCH_HOME/hub/checkpoints`, with `$TORCH_HOME` defaulting

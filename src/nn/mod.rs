@@ -31,6 +31,7 @@
 
 mod activation;
 mod conv;
+mod ctx;
 mod linear;
 mod module;
 mod norm;
@@ -40,6 +41,7 @@ mod sequential;
 
 pub use activation::*;
 pub use conv::*;
+pub use ctx::*;
 pub use linear::*;
 pub use module::*;
 pub use norm::*;

@@ -87,8 +87,15 @@ impl std::fmt::Display for ModuleKind {
 /// Implementors list their own parameters and buffers (not their children's) in PyTorch's
 /// registration order, and their children in attribute order; [`ModuleExt`] does the rest.
 pub trait Module: AsDynModule + std::fmt::Debug + Send {
-    /// The module's type.
+    /// The module's type, for `isinstance`-style dispatch (a `Conv2dNormActivation` is a
+    /// [`ModuleKind::Sequential`], a `LayerNorm2d` a [`ModuleKind::LayerNorm`]).
     fn kind(&self) -> ModuleKind;
+
+    /// The class name torch reports (`m.__class__.__name__`): the kind's name unless the module
+    /// is a subclass (`Conv2dNormActivation`, `LayerNorm2d`, `MLPBlock`).
+    fn class_name(&self) -> &'static str {
+        self.kind().name()
+    }
 
     /// Forward pass. `train = false` forces evaluation behaviour everywhere (Dropout off,
     /// BatchNorm on running statistics); `train = true` lets each module follow its own
@@ -311,5 +318,34 @@ pub trait AsDynModule {
 impl<T: Module> AsDynModule for T {
     fn as_dyn_module(&self) -> &dyn Module {
         self
+    }
+}
+
+/// A boxed module is the module (for children whose type is chosen at run time, such as an
+/// activation).
+impl Module for Box<dyn Module> {
+    fn kind(&self) -> ModuleKind {
+        (**self).kind()
+    }
+    fn class_name(&self) -> &'static str {
+        (**self).class_name()
+    }
+    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        (**self).try_forward_t(xs, train)
+    }
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        (**self).named_children()
+    }
+    fn own_parameters(&self) -> Vec<(&'static str, &Tensor)> {
+        (**self).own_parameters()
+    }
+    fn own_buffers(&self) -> Vec<(&'static str, &Tensor)> {
+        (**self).own_buffers()
+    }
+    fn training_flag(&self) -> Option<&Cell<bool>> {
+        (**self).training_flag()
+    }
+    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+        (**self).try_forward_rec(xs, train, rec, path)
     }
 }

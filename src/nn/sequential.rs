@@ -1,4 +1,7 @@
-//! `nn.Sequential` (`torch/nn/modules/container.py`): children named `0`, `1`, `2`, ….
+//! `nn.Sequential` (`torch/nn/modules/container.py`): children named `0`, `1`, `2`, … or by
+//! name (`nn.Sequential(OrderedDict(...))`), and the subclasses of it torchvision defines
+//! (`Conv2dNormActivation`, `_Transition`, `AnyStage`, `MLP`), which differ only in their class
+//! name.
 
 use tch::{nn::Path, Tensor};
 
@@ -12,13 +15,25 @@ pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
     names: Vec<String>,
     path: String,
+    class: &'static str,
 }
 
 impl Sequential {
     /// Starts a Sequential at `p`; each [`SequentialBuilder::add`] builds the next child at
     /// `p / index`.
     pub fn builder(p: Path<'_>) -> SequentialBuilder<'_> {
-        SequentialBuilder { seq: Sequential { layers: Vec::new(), names: Vec::new(), path: path_string(&p) }, p }
+        SequentialBuilder {
+            seq: Sequential { layers: Vec::new(), names: Vec::new(), path: path_string(&p), class: "Sequential" },
+            p,
+        }
+    }
+
+    /// Starts a subclass of Sequential reporting `class` as its class name
+    /// (`Conv2dNormActivation`, `_Transition`, …); it is still a [`ModuleKind::Sequential`].
+    pub fn subclass<'a>(p: Path<'a>, class: &'static str) -> SequentialBuilder<'a> {
+        let mut b = Self::builder(p);
+        b.seq.class = class;
+        b
     }
 
     /// The number of children.
@@ -68,6 +83,42 @@ impl SequentialBuilder<'_> {
         Ok(self)
     }
 
+    /// Builds a child named `name` with `f(&(p / name))` and appends it
+    /// (`nn.Sequential(OrderedDict(...))`, `self.add_module(name, ...)`).
+    pub fn add_named<M, F>(mut self, name: &str, f: F) -> Result<Self>
+    where
+        M: Module + 'static,
+        F: FnOnce(&Path) -> Result<M>,
+    {
+        let m = f(&self.p.sub(name))?;
+        self.seq.layers.push(Box::new(m));
+        self.seq.names.push(name.to_string());
+        Ok(self)
+    }
+
+    /// Appends an already built module under the next index (it must have been built at
+    /// `p / index`, see [`SequentialBuilder::next_path`]).
+    pub fn push(mut self, m: Box<dyn Module>) -> Self {
+        self.seq.names.push(self.seq.layers.len().to_string());
+        self.seq.layers.push(m);
+        self
+    }
+
+    /// The path the next numbered child is built at.
+    pub fn next_path(&self) -> Path<'_> {
+        self.p.sub(self.seq.layers.len().to_string())
+    }
+
+    /// The number of children so far.
+    pub fn len(&self) -> usize {
+        self.seq.layers.len()
+    }
+
+    /// Whether no child was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.seq.layers.is_empty()
+    }
+
     /// The finished Sequential.
     pub fn build(self) -> Sequential {
         self.seq
@@ -77,6 +128,9 @@ impl SequentialBuilder<'_> {
 impl Module for Sequential {
     fn kind(&self) -> ModuleKind {
         ModuleKind::Sequential
+    }
+    fn class_name(&self) -> &'static str {
+        self.class
     }
     fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = xs.shallow_clone();

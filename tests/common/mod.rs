@@ -35,6 +35,27 @@ pub fn fixtures() -> PathBuf {
     .clone()
 }
 
+/// The zoo fixtures folder (scripts/zoo_fixtures.py, incremental: only changed cases are
+/// remade), made or refreshed once per process. `TCHVISION_ZOO` (comma-separated names) limits
+/// it to some models while working on a family.
+pub fn zoo_fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var("TCHVISION_ZOO_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("target/zoo-fixtures"));
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(root().join("scripts/zoo_fixtures.py")).arg(&dir);
+        if let Ok(names) = std::env::var("TCHVISION_ZOO") {
+            cmd.args(names.split(',').filter(|s| !s.is_empty()));
+        }
+        let status = cmd.status().expect("running scripts/zoo_fixtures.py (run scripts/setup first)");
+        assert!(status.success(), "scripts/zoo_fixtures.py failed");
+        dir
+    })
+    .clone()
+}
+
 /// One fixture file.
 pub fn fixture(rel: &str) -> PathBuf {
     let p = fixtures().join(rel);
@@ -93,4 +114,33 @@ pub fn copy_state(m: &dyn tchvision::nn::Module, src: &std::collections::HashMap
         assert_eq!(t.size(), s.size(), "{prefix}{k}: shape");
         t.f_copy_(s).unwrap();
     }
+}
+
+/// The seeded weights of scripts/fixtures_zoo.py (see its docs), made by libtorch's generator
+/// exactly as torch makes them: fills every floating state-dict entry of `m` and returns the
+/// float64 sum of what it wrote (to compare with the fixture's `seeded_sum`).
+pub fn seed_state(m: &dyn tchvision::nn::Module, seed_base: i64) -> f64 {
+    use tchvision::nn::ModuleExt;
+    let _g = tch::no_grad_guard();
+    let mut total = 0.0;
+    for (i, (k, mut t)) in m.state_dict().into_iter().enumerate() {
+        if !t.is_floating_point() {
+            continue;
+        }
+        tch::manual_seed(seed_base + i as i64);
+        let g = Tensor::randn(t.size(), (tch::Kind::Float, tch::Device::Cpu));
+        let v = if k.ends_with("running_var") {
+            g.abs() + 0.5
+        } else if g.dim() >= 2 {
+            let fan_in = g.numel() as f64 / g.size()[0] as f64;
+            g / fan_in.sqrt()
+        } else if k.ends_with("weight") {
+            g * 0.1 + 1.0
+        } else {
+            g * 0.1
+        };
+        total += v.to_kind(tch::Kind::Double).sum(tch::Kind::Double).double_value(&[]);
+        t.copy_(&v);
+    }
+    total
 }

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
-use tchvision::models::registry::model_info;
+use tchvision::registry::model_info;
 
-use crate::common::{build_for, print_json, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision bench`.
@@ -103,9 +103,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("--input-size needs H,W (two positive numbers), got {other:?}"),
         None => info.default_input,
     };
-    let built = build_for(&args.arch, None, device, &args.weights)?;
+    let no_options = OptionArgs { num_classes: None, option: Vec::new() };
+    let (built, _) = build_loaded(&args.arch, &no_options, &args.weights, device)?;
     let model = built.model.as_ref();
-    args.weights.load(&args.arch, model, device)?;
     tchvision::nn::ModuleExt::eval(model);
     let runner = Runner::new(model.as_dyn_module(), &args.optimize, device)?;
     let x = Tensor::f_randn([args.batch, 3, h, w], (Kind::Float, device))?;

@@ -7,8 +7,9 @@ use anyhow::Context;
 use tch::{nn::VarStore, Device};
 use tchvision::checkpoint::{self, LoadOptions, LoadReport, ReadOptions};
 use tchvision::imageio::Preprocess;
-use tchvision::models::registry::{create_model, Model, ModelOptions};
-use tchvision::models::weights::{self, PublishedWeights};
+use tchvision::models::api::{Model, Options};
+use tchvision::models::weights::{self, Weights};
+use tchvision::registry::{create_model, create_model_for_weights, lookup_weights, model_info};
 
 /// `--device cpu|cuda|cuda:N|auto`, shared by the model subcommands.
 #[derive(Debug, clap::Args)]
@@ -33,23 +34,67 @@ pub struct Built {
     pub model: Box<dyn Model>,
 }
 
-/// Builds `arch` from the registry on `device`.
-pub fn build(arch: &str, num_classes: Option<i64>, device: Device) -> anyhow::Result<Built> {
+/// `--num-classes` and `--option key=value`: the builder's arguments, shared by the model
+/// subcommands.
+#[derive(Debug, clap::Args)]
+pub struct OptionArgs {
+    /// Classes of the head.
+    #[arg(long)]
+    pub num_classes: Option<i64>,
+    /// A builder option of the model, KEY=VALUE (repeatable), e.g. width_mult=0.75,
+    /// zero_init_residual=true, replace_stride_with_dilation=false,true,true. An option the
+    /// model does not have is refused with the list of those it has.
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub option: Vec<String>,
+}
+
+impl OptionArgs {
+    /// The parsed options.
+    pub fn get(&self) -> anyhow::Result<Options> {
+        let mut o = Options::default();
+        for kv in &self.option {
+            o = o.parse(kv)?;
+        }
+        if let Some(n) = self.num_classes {
+            o = o.num_classes(n);
+        }
+        Ok(o)
+    }
+}
+
+/// Builds `arch` from the registry on `device` with `options`; from published weights `w` (by
+/// name), with the options and classes the weights imply, as torchvision's builders do.
+pub fn build(arch: &str, options: &Options, w: Option<&Weights>, device: Device) -> anyhow::Result<Built> {
     let vs = VarStore::new(device);
-    let opts = ModelOptions { num_classes, ..Default::default() };
-    let model = create_model(arch, &vs.root(), &opts).with_context(|| format!("building {arch}"))?;
+    let model = match w {
+        Some(w) => create_model_for_weights(arch, &vs.root(), options, w),
+        None => create_model(arch, &vs.root(), options),
+    }
+    .with_context(|| format!("building {arch}"))?;
     Ok(Built { _vs: vs, model })
 }
 
-/// Builds `arch` for `weights`: with `--weights`, which a strict load then overwrites entirely,
-/// without drawing the random initialisation first (`tchvision::init::skip_init`); without,
-/// as [`build`].
-pub fn build_for(arch: &str, num_classes: Option<i64>, device: Device, weights: &WeightsArg) -> anyhow::Result<Built> {
-    if weights.weights.is_some() {
-        tchvision::init::skip_init(|| build(arch, num_classes, device))
-    } else {
-        build(arch, num_classes, device)
+/// Resolves `--weights`, builds `arch` (from the published weights' builder options when they
+/// were named) and loads the weights strictly: the model subcommands' common start. With
+/// weights, which the strict load overwrites entirely, the model is built without drawing its
+/// random initialisation first (`tchvision::init::skip_init`).
+pub fn build_loaded(
+    arch: &str,
+    options: &OptionArgs,
+    weights: &WeightsArg,
+    device: Device,
+) -> anyhow::Result<(Built, Option<ResolvedWeights>)> {
+    let resolved = weights.resolve(arch)?;
+    let named = resolved.as_ref().filter(|r| r.by_name).and_then(|r| r.published);
+    let opts = options.get()?;
+    let built = match &resolved {
+        Some(_) => tchvision::init::skip_init(|| build(arch, &opts, named, device))?,
+        None => build(arch, &opts, named, device)?,
+    };
+    if let Some(r) = &resolved {
+        load_strict(built.model.as_ref(), &r.path, r.published, device)?;
     }
+    Ok((built, resolved))
 }
 
 /// Weights given on the command line: a file, or the name of torchvision's published weights
@@ -58,7 +103,9 @@ pub struct ResolvedWeights {
     /// The file.
     pub path: PathBuf,
     /// The published entry, when `--weights` named one (or the file is one by name).
-    pub published: Option<&'static PublishedWeights>,
+    pub published: Option<&'static Weights>,
+    /// Whether `--weights` named published weights (rather than a file).
+    pub by_name: bool,
 }
 
 /// `--weights` and `--weights-dir`, shared by the subcommands that run a model.
@@ -73,13 +120,9 @@ pub struct WeightsArg {
 }
 
 impl WeightsArg {
-    /// Resolves the weights for `arch` and loads them strictly into `model`; `None` without
-    /// `--weights` (the model keeps its random initialisation).
-    pub fn load(&self, arch: &str, model: &dyn Model, device: Device) -> anyhow::Result<Option<ResolvedWeights>> {
-        let Some(spec) = &self.weights else { return Ok(None) };
-        let w = resolve_weights(arch, spec, &self.weights_dir)?;
-        load_strict(model, &w.path, device)?;
-        Ok(Some(w))
+    /// Resolves the weights for `arch`; `None` without `--weights`.
+    pub fn resolve(&self, arch: &str) -> anyhow::Result<Option<ResolvedWeights>> {
+        self.weights.as_deref().map(|spec| resolve_weights(arch, spec, &self.weights_dir)).transpose()
     }
 }
 
@@ -88,22 +131,32 @@ pub fn resolve_weights(arch: &str, spec: &str, dirs: &[PathBuf]) -> anyhow::Resu
     let as_path = Path::new(spec);
     if as_path.exists() {
         let name = as_path.file_name().and_then(|s| s.to_str()).unwrap_or("");
-        let published = weights::PUBLISHED.iter().find(|w| w.arch == arch && w.file == name);
-        return Ok(ResolvedWeights { path: as_path.to_path_buf(), published });
+        let published = model_info(arch)?.weights.iter().find(|w| w.file == name);
+        return Ok(ResolvedWeights { path: as_path.to_path_buf(), published, by_name: false });
     }
     if spec.contains('/') || spec.ends_with(".pth") || spec.ends_with(".safetensors") {
         anyhow::bail!("weights file {spec} does not exist");
     }
-    let w = weights::lookup(arch, spec)?;
+    let w = lookup_weights(arch, spec)?;
     let path = weights::find_weights(w, dirs)?;
-    Ok(ResolvedWeights { path, published: Some(w) })
+    Ok(ResolvedWeights { path, published: Some(w), by_name: true })
 }
 
-/// Loads a whole checkpoint strictly into `model` (weights must fit the model exactly).
-pub fn load_strict(model: &dyn Model, path: &Path, device: Device) -> anyhow::Result<LoadReport> {
+/// Loads a whole checkpoint strictly into `model` (weights must fit the model exactly), after
+/// the key remaps and drops of its published entry (DenseNet's old keys, GoogLeNet's aux heads).
+pub fn load_strict(
+    model: &dyn Model,
+    path: &Path,
+    published: Option<&Weights>,
+    device: Device,
+) -> anyhow::Result<LoadReport> {
     let ropts = ReadOptions { device, mmap: true, ..ReadOptions::default() };
-    let report = checkpoint::load_file(model, path, &ropts, &LoadOptions::strict())
-        .with_context(|| format!("loading {}", path.display()))?;
+    let lopts = match published {
+        Some(w) => w.load_options(LoadOptions::strict())?,
+        None => LoadOptions::strict(),
+    };
+    let report =
+        checkpoint::load_file(model, path, &ropts, &lopts).with_context(|| format!("loading {}", path.display()))?;
     Ok(report)
 }
 
@@ -114,7 +167,7 @@ pub fn preprocess_for(w: Option<&ResolvedWeights>, arch: &str) -> Preprocess {
     if let Some(p) = w.and_then(|w| w.published) {
         return p.preprocess();
     }
-    match tchvision::models::registry::list_models().iter().find(|m| m.name == arch).map(|m| m.default_input) {
+    match model_info(arch).ok().map(|m| m.default_input) {
         Some([h, _]) if h != 224 => Preprocess::imagenet(h, h),
         _ => Preprocess::imagenet(256, 224),
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tch::nn::VarStore;
 use tchvision::detection::detect_images;
-use tchvision::models::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
+use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
 
 use crate::common::{print_json, DeviceArg};
 

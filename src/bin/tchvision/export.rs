@@ -1,5 +1,5 @@
-//! `tchvision export ARCH [--weights FILE] --out model.pt [--input-size H,W] [--batch N]
-//! [--optimize] [--precision P] [--device D] [--json]`: the model traced (eval mode) through
+//! `tchvision export ARCH [--weights FILE] [--option k=v] --out model.pt [--input-size H,W]
+//! [--batch N] [--optimize] [--precision P] [--device D] [--json]`: the model traced (eval mode) through
 //! libtorch's tracer and saved as TorchScript, for `torch.jit.load`, Triton Inference Server's
 //! PyTorch backend and TorchServe (see the README's "Serving").
 //!
@@ -15,10 +15,10 @@ use anyhow::Context;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 use tchvision::infer::{export, ExportOptions, Precision};
-use tchvision::models::registry::model_info;
+use tchvision::registry::model_info;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_for, print_json, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 
 /// Arguments of `tchvision export`.
 #[derive(Debug, clap::Args)]
@@ -27,9 +27,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
-    /// Classes of the head (when the weights have another number than the default).
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// Where to write the TorchScript file.
     #[arg(long)]
     pub out: PathBuf,
@@ -75,9 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("--input-size needs H,W (two positive numbers), got {other:?}"),
         None => info.default_input,
     };
-    let built = build_for(&args.arch, args.num_classes, device, &args.weights)?;
+    let (built, resolved) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    if args.weights.load(&args.arch, model, device)?.is_none() {
+    if resolved.is_none() {
         eprintln!("tchvision: note: no --weights given: the export holds {}'s random initialisation", args.arch);
     }
     model.eval();

@@ -11,7 +11,7 @@ use tchvision::imageio;
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
 use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision features`.
@@ -21,6 +21,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The image (JPEG or PNG).
     pub image: PathBuf,
     /// Nodes to picture, comma-separated (`layer1,layer2`).
@@ -51,9 +53,8 @@ struct Picture {
 /// Runs `tchvision features`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, None, device)?;
+    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
     let x = preprocess_for(w.as_ref(), &args.arch).apply(&img)?.unsqueeze(0).to_device(device);

@@ -16,9 +16,8 @@ pub struct Args {
     pub arch: String,
     /// The checkpoint (.pth in any torch.save format, or .safetensors).
     pub file: PathBuf,
-    /// Classes of the model's head (a 1000-class file then mismatches on `fc`).
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: crate::common::OptionArgs,
     /// Drop file keys matching this regex before loading (repeatable), e.g. '^fc\.'.
     #[arg(long = "drop", value_name = "REGEX")]
     pub drop: Vec<String>,
@@ -47,7 +46,7 @@ pub struct Args {
 /// Runs `tchvision load`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    let built = build(&args.arch, &args.options.get()?, None, device)?;
     let mut opts = if args.strict { LoadOptions::strict() } else { LoadOptions::partial() };
     if !args.strict {
         opts = opts.skip_mismatched(true);

@@ -12,7 +12,7 @@ use tchvision::imageio;
 use tchvision::models::weights::imagenet_categories;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_for, preprocess_for, print_json, progress, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, preprocess_for, print_json, progress, DeviceArg, OptionArgs, WeightsArg};
 use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision predict`.
@@ -22,6 +22,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// Images (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -56,9 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.weights.weights.is_none() {
         anyhow::bail!("predict needs --weights (a checkpoint file, or imagenet1k_v1 / default found on disk)");
     }
-    let built = build_for(&args.arch, None, device, &args.weights)?;
+    let (built, w) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    let w = args.weights.load(&args.arch, model, device)?;
     model.eval();
     let pre = preprocess_for(w.as_ref(), &args.arch);
     let categories = imagenet_categories();

@@ -15,7 +15,7 @@ use tchvision::checkpoint::{self, ReadOptions};
 use tchvision::models::features::NodeOutputs;
 use tchvision::nn::ModuleExt;
 
-use crate::common::{build_for, print_json, DeviceArg, WeightsArg};
+use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision run`.
@@ -25,9 +25,8 @@ pub struct Args {
     pub arch: String,
     #[command(flatten)]
     pub weights: WeightsArg,
-    /// Classes of the head.
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: OptionArgs,
     /// The input: .safetensors holding one tensor, .npy, or .pth holding one tensor.
     #[arg(long)]
     pub input: PathBuf,
@@ -75,9 +74,8 @@ struct Written {
 /// Runs `tchvision run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device.get()?;
-    let built = build_for(&args.arch, args.num_classes, device, &args.weights)?;
+    let (built, _) = build_loaded(&args.arch, &args.options, &args.weights, device)?;
     let model = built.model.as_ref();
-    args.weights.load(&args.arch, model, device)?;
     model.eval();
     let x = read_input(&args.input)?.to_kind(Kind::Float).to_device(device);
     let tensors = if args.nodes.is_empty() {

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use tch::{Kind, Tensor};
 use tchvision::models::features::NodeOutputs;
-use tchvision::models::registry::list_models;
 use tchvision::nn::ModuleExt;
+use tchvision::registry::list_models;
 
 use crate::common::{build, print_json, DeviceArg};
 
@@ -15,9 +15,8 @@ use crate::common::{build, print_json, DeviceArg};
 pub struct Args {
     /// The architecture (see `tchvision list`).
     pub arch: String,
-    /// Classes of the head.
-    #[arg(long)]
-    pub num_classes: Option<i64>,
+    #[command(flatten)]
+    pub options: crate::common::OptionArgs,
     /// Input height and width for the output shapes (default: the model's).
     #[arg(long, value_delimiter = ',', value_name = "H,W")]
     pub input_size: Option<Vec<i64>>,
@@ -59,9 +58,9 @@ fn entries(list: Vec<(String, Tensor)>) -> Vec<Entry> {
 
 /// Runs `tchvision summary`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let info = list_models().iter().find(|m| m.name == args.arch);
+    let info = list_models().into_iter().find(|m| m.name == args.arch);
     let device = args.device.get()?;
-    let built = build(&args.arch, args.num_classes, device)?;
+    let built = build(&args.arch, &args.options.get()?, None, device)?;
     let model = built.model.as_ref();
     model.eval();
     let [h, w] = match args.input_size.as_deref() {

@@ -53,9 +53,10 @@ use tch::{nn::Path, Tensor};
 
 use crate::detection::{voc_class_names, YoloLayout};
 use crate::error::{Error, Result};
+use crate::imageio::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::init::recipes;
+use crate::models::api::{Model, ModelInfo, Options, Task};
 use crate::models::features::FeatureInfo;
-use crate::models::registry::{Model, ModelOptions};
 use crate::models::resnet::{ResNet, ResNetConfig};
 use crate::nn::*;
 
@@ -280,26 +281,30 @@ fn conv_unit<'a>(
 }
 
 /// `flatten`, `conn_layer1` and `conn_layer2`, shared by both networks.
-#[derive(Debug)]
-struct Head {
-    flatten: Flatten,
-    conn_layer1: Sequential,
-    conn_layer2: Sequential,
+fn head_layers(p: &Path, cfg: &YoloV1Config) -> Result<(Flatten, Sequential, Sequential)> {
+    let flatten = Flatten::new(&(p / "flatten"))?;
+    let conn_layer1 = Sequential::builder(p / "conn_layer1")
+        .add(|p| Linear::new(p, cfg.fc_in_features(), cfg.hidden))?
+        .add(|p| Dropout::new(p, cfg.dropout))?
+        .add(|p| LeakyReLU::new(p, 0.1))?
+        .build();
+    let conn_layer2 =
+        Sequential::builder(p / "conn_layer2").add(|p| Linear::new(p, cfg.hidden, cfg.layout().output_len()))?.build();
+    Ok((flatten, conn_layer1, conn_layer2))
 }
 
-impl Head {
-    fn new(p: &Path, cfg: &YoloV1Config) -> Result<Self> {
-        let flatten = Flatten::new(&(p / "flatten"))?;
-        let conn_layer1 = Sequential::builder(p / "conn_layer1")
-            .add(|p| Linear::new(p, cfg.fc_in_features(), cfg.hidden))?
-            .add(|p| Dropout::new(p, cfg.dropout))?
-            .add(|p| LeakyReLU::new(p, 0.1))?
-            .build();
-        let conn_layer2 = Sequential::builder(p / "conn_layer2")
-            .add(|p| Linear::new(p, cfg.hidden, cfg.layout().output_len()))?
-            .build();
-        Ok(Head { flatten, conn_layer1, conn_layer2 })
-    }
+/// Runs the head `[flatten, conn_layer1, conn_layer2]` and reshapes to `[N, S, S, B·5 + C]`.
+fn run_head(
+    c: &mut Ctx,
+    layers: [&dyn Module; 3],
+    cfg: &YoloV1Config,
+    x: &Tensor,
+    kind: &'static str,
+) -> Result<Tensor> {
+    check_features(c.path(), kind, cfg, x)?;
+    let x = c.chain(&layers, x)?;
+    let (s, d) = (cfg.grid_size, cfg.layout().cell_len());
+    c.op("reshape", &x, || x.f_reshape([-1, s, s, d]))
 }
 
 /// Checks `[N, 3, side, side]`.
@@ -361,8 +366,11 @@ pub struct YoloV1 {
     pub conn_layer2: Sequential,
     /// The configuration.
     pub config: YoloV1Config,
-    path: String,
 }
+crate::module!(
+    YoloV1,
+    [conv_layer1, conv_layer2, conv_layer3, conv_layer4, conv_layer5, conv_layer6, flatten, conn_layer1, conn_layer2]
+);
 
 impl YoloV1 {
     /// Builds the network of `cfg` at `p` and applies the seed's `_initialize_weights`.
@@ -385,7 +393,7 @@ impl YoloV1 {
             }
             blocks.push(b.build());
         }
-        let Head { flatten, conn_layer1, conn_layer2 } = Head::new(p, cfg)?;
+        let (flatten, conn_layer1, conn_layer2) = head_layers(p, cfg)?;
         let mut it = blocks.into_iter();
         let mut next = || it.next().expect("six blocks");
         let net = YoloV1 {
@@ -399,7 +407,6 @@ impl YoloV1 {
             conn_layer1,
             conn_layer2,
             config: cfg.clone(),
-            path: path_string(p),
         };
         recipes::initialize_weights(&net)?;
         Ok(net)
@@ -417,86 +424,30 @@ impl YoloV1 {
         ]
     }
 
-    fn features_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        let mut x = xs.shallow_clone();
-        for (i, block) in self.conv_layers().into_iter().enumerate() {
-            x = block.try_forward_rec(&x, train, rec, &join_path(path, &format!("conv_layer{}", i + 1)))?;
-        }
-        Ok(x)
+    fn features(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        let [l1, l2, l3, l4, l5, l6] = self.conv_layers();
+        c.chain(&[l1, l2, l3, l4, l5, l6], x)
     }
 
-    fn head(&self) -> HeadRef<'_> {
-        HeadRef { flatten: &self.flatten, conn_layer1: &self.conn_layer1, conn_layer2: &self.conn_layer2 }
+    fn head(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        run_head(c, [&self.flatten, &self.conn_layer1, &self.conn_layer2], &self.config, x, "YoloV1")
     }
-}
 
-/// Borrowed head parts (the models own theirs as public fields).
-struct HeadRef<'a> {
-    flatten: &'a Flatten,
-    conn_layer1: &'a Sequential,
-    conn_layer2: &'a Sequential,
-}
-
-impl HeadRef<'_> {
-    fn run(
-        &self,
-        cfg: &YoloV1Config,
-        x: &Tensor,
-        train: bool,
-        rec: &mut Recorder,
-        path: &str,
-        kind: &'static str,
-    ) -> Result<Tensor> {
-        check_features(path, kind, cfg, x)?;
-        let x = self.flatten.try_forward_rec(x, train, rec, &join_path(path, "flatten"))?;
-        let x = self.conn_layer1.try_forward_rec(&x, train, rec, &join_path(path, "conn_layer1"))?;
-        let x = self.conn_layer2.try_forward_rec(&x, train, rec, &join_path(path, "conn_layer2"))?;
-        let (s, d) = (cfg.grid_size, cfg.layout().cell_len());
-        let out = x.f_reshape([-1, s, s, d]).map_err(|e| Error::Forward {
-            path: join_path(path, "reshape"),
-            kind: "reshape",
-            input: x.size(),
-            source: e.into(),
-        })?;
-        rec.record(&join_path(path, "reshape"), &out);
-        Ok(out)
-    }
-}
-
-impl Module for YoloV1 {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("YoloV1")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.try_forward_rec(xs, train, &mut Recorder::disabled(), &self.path)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        let mut v: Vec<(String, &dyn Module)> = self
-            .conv_layers()
-            .into_iter()
-            .enumerate()
-            .map(|(i, b)| (format!("conv_layer{}", i + 1), b as &dyn Module))
-            .collect();
-        v.push(("flatten".into(), &self.flatten));
-        v.push(("conn_layer1".into(), &self.conn_layer1));
-        v.push(("conn_layer2".into(), &self.conn_layer2));
-        v
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        check_input(&self.path, "YoloV1", &self.config, xs)?;
-        let x = self.features_rec(xs, train, rec, path)?;
-        self.head().run(&self.config, &x, train, rec, path, "YoloV1")
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        check_input(c.path(), "YoloV1", &self.config, x)?;
+        let x = self.features(x, c)?;
+        self.head(&x, c)
     }
 }
 
 impl Model for YoloV1 {
     /// The 24 convolutions: `[N, 1024, side/64, side/64]` (any input side from 64 up).
     fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.features_rec(xs, train, &mut Recorder::disabled(), &self.path)
+        Ctx::run(self, train, |c| self.features(xs, c))
     }
     /// The fully-connected head: `[N, S, S, B·5 + C]` from `[N, 1024, 7, 7]` features.
     fn forward_head(&self, features: &Tensor, train: bool) -> Result<Tensor> {
-        self.head().run(&self.config, features, train, &mut Recorder::disabled(), &self.path, "YoloV1")
+        Ctx::run(self, train, |c| self.head(features, c))
     }
     fn feature_info(&self) -> Vec<FeatureInfo> {
         let mut out = Vec::new();
@@ -536,9 +487,6 @@ impl YoloDetector for YoloV1 {
     }
 }
 
-/// ImageNet's per-channel mean and standard deviation (torchvision's backbones' input).
-pub const IMAGENET_MEAN_STD: ([f64; 3], [f64; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
-
 /// YOLO-v1 on a torchvision ResNet-50 (see the module docs).
 #[derive(Debug)]
 pub struct YoloV1ResNet {
@@ -555,8 +503,8 @@ pub struct YoloV1ResNet {
     pub conn_layer2: Sequential,
     /// The configuration (`batch_norm` is not used: the neck always has BatchNorm).
     pub config: YoloV1Config,
-    path: String,
 }
+crate::module!(YoloV1ResNet, [backbone, neck, flatten, conn_layer1, conn_layer2]);
 
 impl YoloV1ResNet {
     /// Builds the network at `p`: the backbone initialised as torchvision initialises a
@@ -569,73 +517,39 @@ impl YoloV1ResNet {
         b = conv_unit(b, 1024, 1024, 3, 2, true, false)?;
         b = conv_unit(b, 1024, 1024, 3, 1, true, false)?;
         let neck = b.build();
-        let Head { flatten, conn_layer1, conn_layer2 } = Head::new(p, cfg)?;
-        let net = YoloV1ResNet {
-            backbone,
-            neck,
-            flatten,
-            conn_layer1,
-            conn_layer2,
-            config: cfg.clone(),
-            path: path_string(p),
-        };
+        let (flatten, conn_layer1, conn_layer2) = head_layers(p, cfg)?;
+        let net = YoloV1ResNet { backbone, neck, flatten, conn_layer1, conn_layer2, config: cfg.clone() };
         recipes::initialize_weights(&net.neck)?;
         recipes::initialize_weights(&net.conn_layer1)?;
         recipes::initialize_weights(&net.conn_layer2)?;
         Ok(net)
     }
 
-    fn features_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
+    fn features(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
         // The backbone's stem and layer1..layer4, recorded under `backbone.*`: its head is unused.
-        let bp = join_path(path, "backbone");
-        let bb = &self.backbone;
-        let at = |n: &str| join_path(&bp, n);
-        let x = bb.conv1.try_forward_rec(xs, train, rec, &at("conv1"))?;
-        let x = bb.bn1.try_forward_rec(&x, train, rec, &at("bn1"))?;
-        let x = bb.relu.try_forward_rec(&x, train, rec, &at("relu"))?;
-        let mut x = bb.maxpool.try_forward_rec(&x, train, rec, &at("maxpool"))?;
-        for (i, layer) in bb.layers().into_iter().enumerate() {
-            x = layer.try_forward_rec(&x, train, rec, &at(&format!("layer{}", i + 1)))?;
-        }
-        self.neck.try_forward_rec(&x, train, rec, &join_path(path, "neck"))
+        let x = c.nested(&self.backbone, |c| self.backbone.trunk(x, c))?;
+        c.call(&self.neck, &x)
     }
 
-    fn head(&self) -> HeadRef<'_> {
-        HeadRef { flatten: &self.flatten, conn_layer1: &self.conn_layer1, conn_layer2: &self.conn_layer2 }
+    fn head(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        run_head(c, [&self.flatten, &self.conn_layer1, &self.conn_layer2], &self.config, x, "YoloV1ResNet")
     }
-}
 
-impl Module for YoloV1ResNet {
-    fn kind(&self) -> ModuleKind {
-        ModuleKind::Custom("YoloV1ResNet")
-    }
-    fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.try_forward_rec(xs, train, &mut Recorder::disabled(), &self.path)
-    }
-    fn named_children(&self) -> Vec<(String, &dyn Module)> {
-        vec![
-            ("backbone".into(), &self.backbone as &dyn Module),
-            ("neck".into(), &self.neck),
-            ("flatten".into(), &self.flatten),
-            ("conn_layer1".into(), &self.conn_layer1),
-            ("conn_layer2".into(), &self.conn_layer2),
-        ]
-    }
-    fn try_forward_rec(&self, xs: &Tensor, train: bool, rec: &mut Recorder, path: &str) -> Result<Tensor> {
-        check_input(&self.path, "YoloV1ResNet", &self.config, xs)?;
-        let x = self.features_rec(xs, train, rec, path)?;
-        self.head().run(&self.config, &x, train, rec, path, "YoloV1ResNet")
+    fn forward(&self, x: &Tensor, c: &mut Ctx) -> Result<Tensor> {
+        check_input(c.path(), "YoloV1ResNet", &self.config, x)?;
+        let x = self.features(x, c)?;
+        self.head(&x, c)
     }
 }
 
 impl Model for YoloV1ResNet {
     /// The backbone's `layer4` and the neck: `[N, 1024, side/64, side/64]`.
     fn forward_features(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.features_rec(xs, train, &mut Recorder::disabled(), &self.path)
+        Ctx::run(self, train, |c| self.features(xs, c))
     }
     /// The fully-connected head: `[N, S, S, B·5 + C]` from `[N, 1024, 7, 7]` features.
     fn forward_head(&self, features: &Tensor, train: bool) -> Result<Tensor> {
-        self.head().run(&self.config, features, train, &mut Recorder::disabled(), &self.path, "YoloV1ResNet")
+        Ctx::run(self, train, |c| self.head(features, c))
     }
     fn feature_info(&self) -> Vec<FeatureInfo> {
         let mut v: Vec<FeatureInfo> = self
@@ -663,11 +577,9 @@ impl YoloDetector for YoloV1ResNet {
         self.config.names()
     }
     fn input_normalization(&self) -> Option<([f64; 3], [f64; 3])> {
-        Some(IMAGENET_MEAN_STD)
+        Some((IMAGENET_MEAN, IMAGENET_STD))
     }
 }
-
-crate::impl_module_t!(YoloV1, YoloV1ResNet);
 
 /// `yolo_v1`: the paper's detector ([`YoloV1Config::paper`]).
 pub fn yolo_v1(p: &Path, cfg: &YoloV1Config) -> Result<YoloV1> {
@@ -679,10 +591,11 @@ pub fn yolo_v1_resnet50(p: &Path, cfg: &YoloV1Config) -> Result<YoloV1ResNet> {
     YoloV1ResNet::new(p, cfg)
 }
 
-/// The names of the YOLO-v1 detectors [`create_detector`] builds.
-pub const DETECTORS: [&str; 2] = ["yolo_v1", "yolo_v1_resnet50"];
+/// The names of the YOLO-v1 detectors: the registry's detection entries ([`MODELS`]).
+pub const DETECTORS: [&str; 2] = [MODELS[0].name, MODELS[1].name];
 
-/// Builds detector `name` ([`DETECTORS`]) with `cfg`.
+/// Builds detector `name` ([`DETECTORS`]) with `cfg` (the registry's builder of these entries,
+/// with the detector's own configuration).
 pub fn create_detector(name: &str, p: &Path, cfg: &YoloV1Config) -> Result<Box<dyn YoloDetector>> {
     match name {
         "yolo_v1" => Ok(Box::new(YoloV1::new(p, cfg)?)),
@@ -691,19 +604,26 @@ pub fn create_detector(name: &str, p: &Path, cfg: &YoloV1Config) -> Result<Box<d
     }
 }
 
-/// Registry builder for `yolo_v1` (takes `num_classes`).
-pub fn build_yolo_v1(p: &Path, o: &ModelOptions) -> Result<Box<dyn Model>> {
-    o.only_num_classes("yolo_v1")?;
+fn build(p: &Path, o: &Options, name: &str) -> Result<Box<dyn Model>> {
     let cfg = YoloV1Config::paper().num_classes(o.num_classes.unwrap_or(20));
-    Ok(Box::new(YoloV1::new(p, &cfg)?))
+    Ok(create_detector(name, p, &cfg)?)
 }
 
-/// Registry builder for `yolo_v1_resnet50` (takes `num_classes`).
-pub fn build_yolo_v1_resnet50(p: &Path, o: &ModelOptions) -> Result<Box<dyn Model>> {
-    o.only_num_classes("yolo_v1_resnet50")?;
-    let cfg = YoloV1Config::paper().num_classes(o.num_classes.unwrap_or(20));
-    Ok(Box::new(YoloV1ResNet::new(p, &cfg)?))
-}
+/// The detectors' registry entries (their output is a `[N, S, S, B·5 + C]` grid, not logits).
+pub const MODELS: &[ModelInfo] = &[
+    ModelInfo {
+        task: Task::Detection,
+        default_input: [448, 448],
+        num_classes: 20,
+        ..ModelInfo::classifier("yolo_v1", "yolo", 271703550, |p, o| build(p, o, "yolo_v1"))
+    },
+    ModelInfo {
+        task: Task::Detection,
+        default_input: [448, 448],
+        num_classes: 20,
+        ..ModelInfo::classifier("yolo_v1_resnet50", "yolo", 258082278, |p, o| build(p, o, "yolo_v1_resnet50"))
+    },
+];
 
 /// Loads a checkpoint file into a detector built by [`create_detector`]:
 ///
