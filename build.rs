@@ -1,23 +1,22 @@
 //! Makes everything built from this crate (tests, examples, the CLI) start without
-//! `LD_LIBRARY_PATH` and see CUDA where libtorch has it.
+//! `LD_LIBRARY_PATH`.
 //!
 //! torch-sys publishes libtorch's lib folder to crates that depend on it directly, as
-//! `DEP_TCH_LIBTORCH_LIB` (its `links` key is `tch`). We add an rpath to it and, where
-//! `libtorch_cuda.so` exists, link it with `--no-as-needed`: otherwise the linker drops the
-//! library (nothing references its symbols directly), its static initialisers never run and
-//! `tch::Cuda::is_available()` is false (tch-rs issue 980).
-//!
-//! `cargo:rustc-link-arg` only reaches this package's own binaries, tests and examples. A
-//! downstream crate gets the same by calling [`tchvision::runtime::ensure_cuda_loaded`] at start
-//! (tchvision does it whenever a CUDA device is asked for) and by adding an rpath of its own; see
-//! the README's "Using tchvision from another crate".
+//! `DEP_TCH_LIBTORCH_LIB` (its `links` key is `tch`). We add an rpath to it. CUDA is not linked:
+//! `libtorch_cuda.so` (and with it cuDNN, cuBLAS, NCCL, …) is `dlopen`ed when a CUDA device is
+//! asked for ([`tchvision::runtime::ensure_cuda_loaded`]), so CPU jobs start without loading it.
+//! Linking it "as needed" would drop it anyway (nothing references its symbols; tch-rs issue
+//! 980); the folder is also published as `TCHVISION_LIBTORCH_LIB` for that `dlopen`.
 //!
 //! It also compiles `src/infer/shim.cpp`, the C++ side of [`tchvision::infer`] (tracing into a
 //! TorchScript module with parameters, `torch::jit::freeze`, `optimize_for_inference`), against
 //! the headers of that same libtorch (`<lib>/../include`), with torch-sys' flags (C++17, the
-//! C++11 ABI unless `LIBTORCH_CXX11_ABI=0`). Where CUDA's runtime headers sit beside libtorch
-//! (the `nvidia/cu*` wheels of a pip install, or `CUDA_HOME`), the shim is built with CUDA-graph
-//! capture too; if that build fails it is built without.
+//! C++11 ABI unless `LIBTORCH_CXX11_ABI=0`). With `TCHVISION_CUDA_GRAPHS=1`, and CUDA's runtime
+//! headers complete beside libtorch (the `nvidia/cu*` wheels of a pip install, or `CUDA_HOME`),
+//! the shim is built with CUDA-graph capture too, which links `libtorch_cuda` and `libc10_cuda`
+//! (so they load at start); if that build fails it is built without. Off by default: pip's CUDA
+//! wheels ship the runtime headers without their `crt/` folder, and CPU jobs start faster
+//! without CUDA.
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -67,6 +66,7 @@ fn build_shim(lib: &Path) {
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=TCHVISION_CUDA_GRAPHS");
     let include = lib.parent().map(|p| p.join("include")).unwrap_or_default();
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     let base = |cuda: &[PathBuf]| {
@@ -89,10 +89,15 @@ fn build_shim(lib: &Path) {
         }
         b
     };
-    let cuda = cuda_includes(lib);
+    let want_graphs = std::env::var("TCHVISION_CUDA_GRAPHS").is_ok_and(|v| v == "1");
+    let cuda = if want_graphs { cuda_includes(lib) } else { Vec::new() };
+    if want_graphs && cuda.is_empty() {
+        println!("cargo:warning=TCHVISION_CUDA_GRAPHS=1 but no complete CUDA headers (set CUDA_HOME); building without");
+    }
     if !cuda.is_empty() {
         match base(&cuda).try_compile("tchvision_shim") {
             Ok(()) => {
+                println!("cargo:rustc-link-lib=dylib=torch_cuda");
                 println!("cargo:rustc-link-lib=dylib=c10_cuda");
                 return;
             }

@@ -9,7 +9,8 @@
 //! Models: resnet50, and mobilenet_v3_large, convnext_tiny, vit_b_16 when the registry has them
 //! (or `TCHVISION_BENCH_MODELS=a,b`).
 //!
-//! Run: `cargo run --release --example bench_forward [-- ROUNDS RUNS]` (after `scripts/setup`).
+//! Run: `cargo run --release --example bench_forward [-- ROUNDS RUNS [THREADS]]` (after
+//! `scripts/setup`; THREADS defaults to the machine's cores).
 use std::process::Command;
 use std::time::Instant;
 
@@ -59,7 +60,10 @@ fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let runs: usize = std::env::args().nth(2).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let warmup = 2;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads: usize = match std::env::args().nth(3) {
+        Some(t) => t.parse()?,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
     let batches = [1i64, 8];
     tch::set_num_threads(threads as i32);
     let names: Vec<String> = match std::env::var("TCHVISION_BENCH_MODELS") {

@@ -2,10 +2,10 @@
 //!
 //! libtorch registers its CUDA backend from the static initialisers of `libtorch_cuda.so`. A
 //! binary that links it "as needed" drops it (nothing references its symbols directly), and then
-//! `tch::Cuda::is_available()` is false on a GPU machine (tch-rs issue 980). tchvision's build
-//! script links it with `--no-as-needed` for this crate's own binaries, tests and examples;
-//! [`ensure_cuda_loaded`] does the same at run time for any other binary by `dlopen`ing it, and
-//! [`device`] calls it whenever CUDA is asked for.
+//! `tch::Cuda::is_available()` is false on a GPU machine (tch-rs issue 980). Linking it with
+//! `--no-as-needed` would load CUDA's libraries into every process, CPU jobs included; instead
+//! [`ensure_cuda_loaded`] `dlopen`s it at run time, and [`device`] calls it whenever CUDA is
+//! asked for (for `auto` only when [`gpu_present`]).
 
 use std::sync::OnceLock;
 use tch::Device;

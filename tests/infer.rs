@@ -136,11 +136,21 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
     let _s = common::serial();
     let (_vs, m) = build("resnet18", Device::Cpu);
     let fast = optimize(m.as_dyn_module(), &InferenceOptions::default()).unwrap();
-    for shape in [[1i64, 3, 64, 64], [3, 3, 48, 80], [1, 3, 64, 64]] {
+    // float32: a shape's first call is answered by the plain model, the second builds its graph.
+    let (a, b) = ([1i64, 3, 64, 64], [3i64, 3, 48, 80]);
+    for (shape, built_after) in [(a, false), (a, true), (b, false), (b, true), (a, true), (b, true)] {
         let x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
         let want = tch::no_grad(|| m.try_forward_t(&x, false)).unwrap();
         let e = rel_err(&fast.forward(&x).unwrap(), &want);
         assert!(e <= 1e-4, "{shape:?}: {e:e}");
+        assert_eq!(fast.is_built(&shape), built_after, "{shape:?}");
+    }
+    // plain_calls(0) builds on the first call; bf16 always does.
+    for opts in [InferenceOptions::default().plain_calls(0), InferenceOptions::default().precision(Precision::Bf16)] {
+        let f = optimize(m.as_dyn_module(), &opts).unwrap();
+        let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let _ = f.forward(&x).unwrap();
+        assert!(f.is_built(&[1, 3, 64, 64]), "{opts:?}");
     }
     // A double input is converted to float32 (the model's type).
     let x = Tensor::randn([1, 3, 64, 64], (Kind::Double, Device::Cpu));

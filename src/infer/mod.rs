@@ -16,9 +16,12 @@
 //! * CPU bfloat16, CUDA float16/bfloat16: every floating constant cast to that type (after
 //!   folding, which runs in float32) and made channels-last, the input cast and made
 //!   channels-last on entry and the output cast back to float32 — all inside the graph;
-//! * CUDA float32: channels-last constants and input, conv+add+ReLU fused by cuDNN; cuDNN's
-//!   benchmark mode picks each convolution's algorithm; and, where this build has CUDA's
-//!   headers, the whole forward is captured once as a CUDA graph and replayed.
+//! * CUDA float32: channels-last constants and input, conv+add+ReLU fused by cuDNN.
+//! * On CUDA always: cuDNN's benchmark mode picks each convolution's algorithm; and in builds
+//!   made with `TCHVISION_CUDA_GRAPHS=1` and CUDA's headers (tch exposes no CUDA graphs; the
+//!   shim captures one with libtorch's `at::cuda::CUDAGraph`) the whole forward is captured once
+//!   per shape and replayed ([`Frozen::uses_cuda_graph`], [`Frozen::cuda_graph_note`] says why
+//!   not).
 //!
 //! This works for every family because it needs nothing of the model but its forward pass and
 //! its [`Module`] tree: no per-layer rewriting in Rust. It is the same path as Python's
@@ -45,6 +48,10 @@
 //!   integers (a `view` to `[n, -1]`) are fixed in the graph. [`Optimized`] therefore keeps one
 //!   [`Frozen`] per input shape (a few, least recently used first out); [`Frozen`] refuses any
 //!   other shape.
+//! * Building a graph costs about ten plain forward passes (trace, freeze, the passes, oneDNN's
+//!   weight layouts). In float32, [`Optimized`] answers a shape's first call with the plain
+//!   model and builds on the second ([`InferenceOptions::plain_calls`]), so a one-shot job
+//!   (`tchvision run` on one input) pays nothing; bfloat16 and float16 build on the first call.
 //! * It is eval-only: dropout off, BatchNorm on running statistics, no autograd.
 //! * It is a snapshot: [`Frozen::new`] copies the weights, so loading new weights into the model
 //!   afterwards does not change it (build a new one).
@@ -168,6 +175,12 @@ pub struct InferenceOptions {
     pub cpu_layout: CpuLayout,
     /// How many input shapes [`Optimized`] keeps a frozen graph for (default 4).
     pub max_shapes: usize,
+    /// In float32, how many calls per input shape [`Optimized`] answers with the plain model
+    /// before it builds the frozen graph (default 1): building costs about ten forward passes
+    /// of the plain model (trace, freeze, oneDNN weight layouts), which a one-shot job never
+    /// earns back, and the plain model's float32 output is what the graph approximates. Other
+    /// precisions build on the first call (the plain model computes in float32 only).
+    pub plain_calls: usize,
 }
 
 impl Default for InferenceOptions {
@@ -178,6 +191,7 @@ impl Default for InferenceOptions {
             cuda_graph: true,
             cpu_layout: CpuLayout::OneDnn,
             max_shapes: 4,
+            plain_calls: 1,
         }
     }
 }
@@ -191,6 +205,11 @@ impl InferenceOptions {
     /// Sets the device.
     pub fn device(mut self, d: Device) -> Self {
         self.device = Some(d);
+        self
+    }
+    /// Sets [`InferenceOptions::plain_calls`].
+    pub fn plain_calls(mut self, n: usize) -> Self {
+        self.plain_calls = n;
         self
     }
     /// Turns CUDA-graph capture on or off.
@@ -303,7 +322,9 @@ impl Base {
         };
         if device.is_cuda() && options.cuda_graph {
             if !cuda_graphs_supported() {
-                out.cuda_graph_note = Some("this build has no CUDA-graph support (no CUDA headers at build time)".into());
+                out.cuda_graph_note = Some(
+                    "this build has no CUDA-graph support (build with TCHVISION_CUDA_GRAPHS=1 and CUDA's headers)".into(),
+                );
             } else {
                 let xd = self.x.f_to_device(device).ctx("moving the example input")?;
                 match CudaGraph::capture(&out.module, &xd) {
@@ -403,6 +424,8 @@ pub struct Optimized<'m> {
     options: InferenceOptions,
     device: Device,
     cache: RefCell<Vec<Frozen>>,
+    /// Calls answered by the plain model, per input shape.
+    plain: RefCell<Vec<(Vec<i64>, usize)>>,
 }
 
 impl std::fmt::Debug for Optimized<'_> {
@@ -420,27 +443,48 @@ pub fn optimize<'m>(model: &'m dyn Module, options: &InferenceOptions) -> Result
     if device.is_cuda() && !crate::runtime::ensure_cuda_loaded() {
         return Err(Error::InvalidArgument(format!("device {device:?}: CUDA is not available on this machine")));
     }
-    Ok(Optimized { model, options: options.clone(), device, cache: RefCell::new(Vec::new()) })
+    Ok(Optimized {
+        model,
+        options: options.clone(),
+        device,
+        cache: RefCell::new(Vec::new()),
+        plain: RefCell::new(Vec::new()),
+    })
 }
 
 impl<'m> Optimized<'m> {
-    /// Builds the frozen graph for inputs of `shape` now (the first forward of that shape
-    /// would otherwise), and runs it twice so that libtorch's executor has profiled it.
+    /// Builds the frozen graph for inputs of `shape` now (skipping the plain calls) and runs
+    /// it twice so that libtorch's executor has profiled it.
     pub fn prepare(&self, shape: &[i64]) -> Result<()> {
         let x = Tensor::f_zeros(shape, (Kind::Float, self.device)).ctx("allocating an example input")?;
+        {
+            let mut cache = self.cache.borrow_mut();
+            if !cache.iter().any(|f| f.input_shape == shape) {
+                if cache.len() >= self.options.max_shapes {
+                    cache.remove(0);
+                }
+                cache.push(Frozen::new(self.model, &x, &self.options)?);
+            }
+        }
         for _ in 0..2 {
             let _ = self.forward(&x)?;
         }
         Ok(())
     }
 
-    /// The model's output for `xs` (float32, on the fast path's device).
+    /// The model's output for `xs` (float32, on the fast path's device): from the shape's
+    /// frozen graph, built on first use — in float32 after [`InferenceOptions::plain_calls`]
+    /// calls of that shape answered by the plain model.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let shape = xs.size();
         let mut cache = self.cache.borrow_mut();
         let pos = match cache.iter().position(|f| f.input_shape == shape) {
             Some(p) => p,
             None => {
+                if self.options.precision == Precision::Fp32 && self.count_plain_call(&shape) {
+                    drop(cache);
+                    return self.plain_forward(xs);
+                }
                 if cache.len() >= self.options.max_shapes {
                     cache.remove(0);
                 }
@@ -453,6 +497,37 @@ impl<'m> Optimized<'m> {
         let out = f.forward(xs);
         cache.push(f);
         out
+    }
+
+    /// Whether this call of `shape` is still one for the plain model (and counts it).
+    fn count_plain_call(&self, shape: &[i64]) -> bool {
+        let mut plain = self.plain.borrow_mut();
+        let i = match plain.iter().position(|(s, _)| s == shape) {
+            Some(i) => i,
+            None => {
+                plain.push((shape.to_vec(), 0));
+                plain.len() - 1
+            }
+        };
+        if plain[i].1 < self.options.plain_calls {
+            plain[i].1 += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn plain_forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let model_device = module_device(self.model);
+        let x = xs.f_to_device(model_device).ctx("moving the input")?;
+        let x = if x.kind() == Kind::Float { x } else { x.f_to_kind(Kind::Float).ctx("converting the input")? };
+        let y = tch::no_grad(|| self.model.try_forward_t(&x, false))?;
+        y.f_to_device(self.device).ctx("moving the output")
+    }
+
+    /// Whether the frozen graph for inputs of `shape` is built.
+    pub fn is_built(&self, shape: &[i64]) -> bool {
+        self.cache.borrow().iter().any(|f| f.input_shape == shape)
     }
 
     /// Its options.

@@ -1,14 +1,16 @@
 //! `tchvision detect ARCH [--weights FILE] IMAGE… [--conf 0.2] [--iou 0.5] --out DIR`: YOLO-v1
-//! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`).
+//! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`). The
+//! network runs in its optimised form (`tchvision::infer`) unless `--no-optimize`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use tch::nn::VarStore;
-use tchvision::detection::detect_images;
+use tchvision::detection::detect_images_with;
 use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
 
 use crate::common::{print_json, DeviceArg};
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision detect`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +38,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 /// Runs `tchvision detect`.
@@ -53,7 +57,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => eprintln!("tchvision: note: no --weights given: {} has random weights", args.arch),
     }
-    let results = detect_images(model.as_ref(), &args.images, args.conf, args.iou, &args.out)?;
+    let runner = Runner::new(model.as_ref(), &args.optimize, device)?;
+    let mut forward = |x: &tch::Tensor| match &runner {
+        Runner::Plain(m) => tch::no_grad(|| m.try_forward_t(x, false)),
+        Runner::Fast(f) => f.forward(x),
+    };
+    let results = detect_images_with(model.as_ref(), &mut forward, &args.images, args.conf, args.iou, &args.out)?;
     if args.json {
         return print_json(&results);
     }
