@@ -1,9 +1,21 @@
 #!/usr/bin/env python3
-"""The Python side of examples/bench_forward.rs: torchvision resnet50 forward on CPU, eval,
-224x224, timed eagerly under inference_mode and as TorchScript (trace, freeze,
-optimize_for_inference). Prints one JSON object: {"eager": {batch: [seconds...]}, "torchscript": {...}}.
+"""The Python side of examples/bench_forward.rs: torchvision models' forward on CPU, eval, timed
+three ways in one process:
 
-Usage: bench_forward.py THREADS WARMUP RUNS BATCH...
+  eager          float32, under inference_mode
+  eager_bf16_cl  bfloat16 weights and input, channels_last, under inference_mode
+  torchscript    torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+
+Prints one JSON object: {variant: {model: {batch: [seconds...]}}}, plus "bf16_check":
+{model: {batch: {"rel_err": max|bf16 - fp32| / max|fp32|, "top1_equal": bool}}} for the
+eager bf16 logits against eager float32 on the same input.
+
+Usage: bench_forward.py THREADS WARMUP RUNS MODELS BATCHES [H W]
+  MODELS and BATCHES comma-separated (resnet50,mobilenet_v3_large 1,8).
+
+    bench_forward.py --profile MODEL BATCH VARIANT [THREADS]
+prints torch.profiler's table of the VARIANT (eager, eager_bf16_cl, torchscript,
+torchscript_bf16_cl) by operator, self CPU time first: what a forward spends its time on.
 """
 import json
 import sys
@@ -24,20 +36,61 @@ def timeit(fn, x, warmup, runs):
     return out
 
 
-def main():
-    threads, warmup, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    batches = [int(b) for b in sys.argv[4:]]
-    torch.set_num_threads(threads)
+def variants(name, b, h, w):
     torch.manual_seed(0)
-    model = torchvision.models.resnet50().eval()
-    res = {"eager": {}, "torchscript": {}}
-    for b in batches:
-        x = torch.randn(b, 3, 224, 224)
-        with torch.inference_mode():
-            res["eager"][b] = timeit(model, x, warmup, runs)
-        with torch.no_grad():
-            ts = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
-            res["torchscript"][b] = timeit(ts, x, warmup, runs)
+    model = getattr(torchvision.models, name)().eval()
+    x = torch.randn(b, 3, h, w)
+    out = {"eager": (model, x)}
+    mb = getattr(torchvision.models, name)().eval()
+    mb.load_state_dict(model.state_dict())
+    mb = mb.to(torch.bfloat16, memory_format=torch.channels_last)
+    xb = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    out["eager_bf16_cl"] = (mb, xb)
+    with torch.no_grad():
+        ts = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+        out["torchscript"] = (ts, x)
+        tb = torch.jit.freeze(torch.jit.trace(mb, xb))
+        out["torchscript_bf16_cl"] = (tb, xb)
+    return out
+
+
+def profile(name, b, variant, threads):
+    torch.set_num_threads(threads)
+    f, x = variants(name, b, 224, 224)[variant]
+    with torch.inference_mode() if variant.startswith("eager") else torch.no_grad():
+        for _ in range(3):
+            f(x)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                f(x)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
+def main():
+    if sys.argv[1] == "--profile":
+        threads = int(sys.argv[5]) if len(sys.argv) > 5 else torch.get_num_threads()
+        return profile(sys.argv[2], int(sys.argv[3]), sys.argv[4], threads)
+    threads, warmup, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    models = sys.argv[4].split(",")
+    batches = [int(b) for b in sys.argv[5].split(",")]
+    h, w = (int(sys.argv[6]), int(sys.argv[7])) if len(sys.argv) > 7 else (224, 224)
+    torch.set_num_threads(threads)
+    res = {"eager": {}, "eager_bf16_cl": {}, "torchscript": {}, "bf16_check": {}}
+    for name in models:
+        for k in res:
+            res[k][name] = {}
+        for b in batches:
+            v = variants(name, b, h, w)
+            for k in ("eager", "eager_bf16_cl", "torchscript"):
+                f, x = v[k]
+                ctx = torch.inference_mode() if k.startswith("eager") else torch.no_grad()
+                with ctx:
+                    res[k][name][b] = timeit(f, x, warmup, runs)
+            with torch.inference_mode():
+                y32 = v["eager"][0](v["eager"][1])
+                y16 = v["eager_bf16_cl"][0](v["eager_bf16_cl"][1]).float()
+            rel = ((y16 - y32).abs().max() / y32.abs().max()).item()
+            res["bf16_check"][name][b] = {"rel_err": rel, "top1_equal": bool((y16.argmax(-1) == y32.argmax(-1)).all())}
     print(json.dumps(res))
 
 

@@ -14,6 +14,8 @@
 //!   partial loading with a report.
 //! * [`detection`]: YOLO-v1 decoding, NMS, loss and drawing.
 //! * [`imageio`]: images in and out, torchvision's ImageNet preprocessing.
+//! * [`infer`]: the inference fast path (frozen TorchScript, fp32/bf16/fp16) and TorchScript
+//!   export for serving.
 //! * [`runtime`]: devices, and CUDA for crates that link tchvision.
 //! * [`error`]: the typed errors every fallible call returns.
 #![warn(missing_docs)]
@@ -22,6 +24,7 @@ pub mod checkpoint;
 pub mod detection;
 pub mod error;
 pub mod imageio;
+pub mod infer;
 pub mod init;
 pub mod models;
 pub mod nn;

@@ -2,10 +2,10 @@
 //!
 //! libtorch registers its CUDA backend from the static initialisers of `libtorch_cuda.so`. A
 //! binary that links it "as needed" drops it (nothing references its symbols directly), and then
-//! `tch::Cuda::is_available()` is false on a GPU machine (tch-rs issue 980). tchvision's build
-//! script links it with `--no-as-needed` for this crate's own binaries, tests and examples;
-//! [`ensure_cuda_loaded`] does the same at run time for any other binary by `dlopen`ing it, and
-//! [`device`] calls it whenever CUDA is asked for.
+//! `tch::Cuda::is_available()` is false on a GPU machine (tch-rs issue 980). Linking it with
+//! `--no-as-needed` would load CUDA's libraries into every process, CPU jobs included; instead
+//! [`ensure_cuda_loaded`] `dlopen`s it at run time, and [`device`] calls it whenever CUDA is
+//! asked for (for `auto` only when [`gpu_present`]).
 
 use std::sync::OnceLock;
 use tch::Device;
@@ -22,14 +22,24 @@ pub fn ensure_cuda_loaded() -> bool {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
         #[cfg(target_os = "linux")]
-        if let Some(dir) = LIBTORCH_LIB {
-            let path = std::path::Path::new(dir).join("libtorch_cuda.so");
-            if path.exists() {
-                if let Ok(c) = std::ffi::CString::new(path.to_string_lossy().as_bytes()) {
+        {
+            // The libtorch this crate was built with; else the one the loader finds
+            // (LD_LIBRARY_PATH: binaries carried to another machine).
+            let mut candidates: Vec<String> = Vec::new();
+            if let Some(dir) = LIBTORCH_LIB {
+                let path = std::path::Path::new(dir).join("libtorch_cuda.so");
+                if path.exists() {
+                    candidates.push(path.to_string_lossy().into_owned());
+                }
+            }
+            candidates.push("libtorch_cuda.so".into());
+            for c in candidates {
+                if let Ok(c) = std::ffi::CString::new(c) {
                     // SAFETY: dlopen with a valid NUL-terminated path; the handle is kept for the
                     // life of the process on purpose.
-                    unsafe {
-                        libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+                    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+                    if !handle.is_null() {
+                        break;
                     }
                 }
             }
@@ -38,8 +48,21 @@ pub fn ensure_cuda_loaded() -> bool {
     tch::Cuda::is_available()
 }
 
+/// Whether this machine shows an NVIDIA GPU to the operating system (its device nodes or
+/// driver), checked without loading CUDA. `auto` only loads libtorch's CUDA libraries (a second
+/// or more of start-up) when this says yes.
+pub fn gpu_present() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    ["/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/proc/driver/nvidia/version"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+}
+
 /// Parses a device: `cpu`, `cuda`, `cuda:N`, or `auto` (the first GPU where there is one, else
-/// the CPU). Asking for CUDA where there is none is an error.
+/// the CPU; CUDA is only loaded when [`gpu_present`]). Asking for CUDA where there is none is an
+/// error.
 ///
 /// ```
 /// assert_eq!(tchvision::runtime::device("cpu")?, tch::Device::Cpu);
@@ -50,7 +73,7 @@ pub fn device(spec: &str) -> Result<Device> {
     let spec = spec.trim().to_ascii_lowercase();
     match spec.as_str() {
         "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(if ensure_cuda_loaded() { Device::Cuda(0) } else { Device::Cpu }),
+        "auto" => Ok(if gpu_present() && ensure_cuda_loaded() { Device::Cuda(0) } else { Device::Cpu }),
         _ => {
             let index = if spec == "cuda" {
                 0

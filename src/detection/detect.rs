@@ -75,6 +75,20 @@ pub fn detect_images<P: AsRef<Path>>(
     iou: f64,
     out_dir: &Path,
 ) -> Result<Vec<ImageDetections>> {
+    detect_images_with(model, &mut |x| model.try_forward_t(x, false), paths, conf, iou, out_dir)
+}
+
+/// [`detect_images`] with the network's output computed by `forward` (given the batched,
+/// preprocessed input) instead of `model`'s own forward pass: for the inference fast path
+/// (`tchvision::infer`). `model` still gives the input size, layout, classes and normalisation.
+pub fn detect_images_with<P: AsRef<Path>>(
+    model: &dyn YoloDetector,
+    forward: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
+    paths: &[P],
+    conf: f64,
+    iou: f64,
+    out_dir: &Path,
+) -> Result<Vec<ImageDetections>> {
     if !(0.0..=1.0).contains(&iou) || !conf.is_finite() {
         return Err(Error::InvalidArgument(format!(
             "detect: the IoU threshold must be in [0, 1] and the score threshold a number, got iou {iou}, conf {conf}"
@@ -122,7 +136,7 @@ pub fn detect_images<P: AsRef<Path>>(
                 .ctx(ctx("normalising"))?;
         }
         let x = x.f_unsqueeze(0).and_then(|t| t.f_to_kind(kind)).ctx(ctx("batching"))?;
-        let out = model.try_forward_t(&x, false)?;
+        let out = forward(&x)?;
         let dets = decode(&out, &layout, &[(w as f64, h as f64)], &options, &names)?.pop().unwrap_or_default();
         let drawn = draw_detections_on_tensor(&img, &dets)?;
         imageio::save_png(&output, &drawn)?;

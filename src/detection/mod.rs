@@ -41,7 +41,7 @@ pub mod yolo;
 
 pub use boxes::{box_area, box_iou, elementwise_box_iou};
 pub use decode::{decode, DecodeOptions, YoloLayout};
-pub use detect::{detect_images, output_paths, ImageDetections};
+pub use detect::{detect_images, detect_images_with, output_paths, ImageDetections};
 pub use draw::{draw_detections, draw_detections_on_tensor};
 pub use loss::{encode_targets, yolo_v1_loss, ConfidenceTarget, LossConfig, TargetBox, YoloLoss};
 pub use nms::{batched_nms, nms};

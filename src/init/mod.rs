@@ -17,6 +17,7 @@
 //! # Ok::<(), tchvision::Error>(())
 //! ```
 
+use std::cell::Cell;
 use std::str::FromStr;
 use tch::Tensor;
 
@@ -141,6 +142,40 @@ fn fan(t: &Tensor, mode: FanMode) -> Result<i64> {
     })
 }
 
+thread_local! {
+    static SKIP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (typically building a model) with every initialiser of this module turned into a
+/// no-op on this thread: the parameters keep the uninitialised memory they were allocated with,
+/// as `torch.nn.utils.skip_init` (or building on the meta device and `to_empty`) leaves them.
+/// For models that receive a whole state dict right after (a strict load overwrites every
+/// parameter and buffer); anything else would run on garbage. Arguments are still checked.
+///
+/// ```
+/// use tch::{nn, Device};
+/// use tchvision::{models::api::Options, registry::create_model};
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let m = tchvision::init::skip_init(|| create_model("resnet18", &vs.root(), &Options::default()))?;
+/// // … then load a checkpoint strictly into `m`.
+/// # Ok::<(), tchvision::Error>(())
+/// ```
+pub fn skip_init<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SKIP.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SKIP.with(|s| s.replace(true)));
+    f()
+}
+
+/// Whether [`skip_init`] is in effect on this thread.
+pub fn is_skipping_init() -> bool {
+    SKIP.with(Cell::get)
+}
+
 fn check_float(t: &Tensor, what: &str) -> Result<()> {
     if !t.is_floating_point() {
         return Err(Error::InvalidArgument(format!("{what} needs a floating-point tensor, got {:?}", t.kind())));
@@ -151,6 +186,9 @@ fn check_float(t: &Tensor, what: &str) -> Result<()> {
 /// `normal_(t, mean, std)`.
 pub fn normal_(t: &mut Tensor, mean: f64, std: f64) -> Result<()> {
     check_float(t, "normal_")?;
+    if is_skipping_init() {
+        return Ok(());
+    }
     let _g = tch::no_grad_guard();
     let _ = t.f_normal_(mean, std).ctx("normal_")?;
     Ok(())
@@ -159,6 +197,9 @@ pub fn normal_(t: &mut Tensor, mean: f64, std: f64) -> Result<()> {
 /// `uniform_(t, a, b)`.
 pub fn uniform_(t: &mut Tensor, a: f64, b: f64) -> Result<()> {
     check_float(t, "uniform_")?;
+    if is_skipping_init() {
+        return Ok(());
+    }
     let _g = tch::no_grad_guard();
     let _ = t.f_uniform_(a, b).ctx("uniform_")?;
     Ok(())
@@ -166,6 +207,9 @@ pub fn uniform_(t: &mut Tensor, a: f64, b: f64) -> Result<()> {
 
 /// `constant_(t, value)`.
 pub fn constant_(t: &mut Tensor, value: f64) -> Result<()> {
+    if is_skipping_init() {
+        return Ok(());
+    }
     let _g = tch::no_grad_guard();
     let _ = t.f_fill_(value).ctx("constant_")?;
     Ok(())
@@ -237,6 +281,9 @@ pub fn trunc_normal_(t: &mut Tensor, mean: f64, std: f64, a: f64, b: f64) -> Res
     if !valid {
         return Err(Error::InvalidArgument(format!("trunc_normal_ needs a < b and std > 0 (a={a}, b={b}, std={std})")));
     }
+    if is_skipping_init() {
+        return Ok(());
+    }
     let norm_cdf = |x: f64| (1.0 + erf(x / 2f64.sqrt())) / 2.0;
     let l = norm_cdf((a - mean) / std);
     let u = norm_cdf((b - mean) / std);
@@ -259,7 +306,7 @@ pub fn orthogonal_(t: &mut Tensor, gain: f64) -> Result<()> {
         )));
     }
     check_float(t, "orthogonal_")?;
-    if t.numel() == 0 {
+    if t.numel() == 0 || is_skipping_init() {
         return Ok(());
     }
     let _g = tch::no_grad_guard();

@@ -76,7 +76,9 @@ pub fn build(arch: &str, options: &Options, w: Option<&Weights>, device: Device)
 }
 
 /// Resolves `--weights`, builds `arch` (from the published weights' builder options when they
-/// were named) and loads the weights strictly: the model subcommands' common start.
+/// were named) and loads the weights strictly: the model subcommands' common start. With
+/// weights, which the strict load overwrites entirely, the model is built without drawing its
+/// random initialisation first (`tchvision::init::skip_init`).
 pub fn build_loaded(
     arch: &str,
     options: &OptionArgs,
@@ -89,7 +91,8 @@ pub fn build_loaded(
 }
 
 /// [`build_loaded`] with the weights already resolved (so that a subcommand can check its
-/// outputs against the weights file before building anything).
+/// outputs against the weights file before building anything). A model that receives a state
+/// dict is built without drawing its random initialisation (the file overwrites every value).
 pub fn build_resolved(
     arch: &str,
     options: &OptionArgs,
@@ -97,7 +100,11 @@ pub fn build_resolved(
     device: Device,
 ) -> anyhow::Result<Built> {
     let named = resolved.filter(|r| r.by_name).and_then(|r| r.published);
-    let built = build(arch, &options.get()?, named, device)?;
+    let opts = options.get()?;
+    let built = match resolved {
+        Some(_) => tchvision::init::skip_init(|| build(arch, &opts, named, device))?,
+        None => build(arch, &opts, named, device)?,
+    };
     if let Some(r) = resolved {
         load_strict(built.model.as_ref(), &r.path, r.published, device)?;
     }

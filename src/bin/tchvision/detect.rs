@@ -1,5 +1,6 @@
 //! `tchvision detect ARCH [--weights FILE] IMAGE… [--conf 0.2] [--iou 0.5] --out DIR`: YOLO-v1
-//! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`).
+//! detection on image files, drawn into PNGs (see `tchvision::detection::detect_images`). The
+//! network runs in its optimised form (`tchvision::infer`) unless `--no-optimize`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use tch::nn::VarStore;
 use tchvision::detection::yolo::{create_detector, load_detector_weights, YoloV1Config, DETECTORS};
-use tchvision::detection::{detect_images, output_paths};
+use tchvision::detection::{detect_images_with, output_paths};
 use tchvision::error::printable;
 
 use crate::common::{check_inputs, check_not_an_input, check_out_dir, print_json, usage, DeviceArg};
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision detect`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +40,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 /// Runs `tchvision detect`.
@@ -76,7 +80,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 writeln!(std::io::stderr(), "tchvision: note: no --weights given: {} has random weights", args.arch);
         }
     }
-    let results = detect_images(model.as_ref(), &args.images, args.conf, args.iou, &args.out)?;
+    let runner = Runner::new(model.as_ref(), &args.optimize, device)?;
+    let mut forward = |x: &tch::Tensor| match &runner {
+        Runner::Plain(m) => tch::no_grad(|| m.try_forward_t(x, false)),
+        Runner::Fast(f) => f.forward(x),
+    };
+    let results = detect_images_with(model.as_ref(), &mut forward, &args.images, args.conf, args.iou, &args.out)?;
     if args.json {
         return print_json(&results);
     }

@@ -14,9 +14,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod common;
 mod convert;
 mod detect;
+mod export;
+mod fast;
 mod features;
 mod inspect;
 mod list;
@@ -54,6 +57,10 @@ enum Command {
     Features(features::Args),
     /// Detect objects with a YOLO-v1 model: boxes drawn as PNG, detections as JSON.
     Detect(detect::Args),
+    /// Time forward passes on random input: latency (median, min, max) and images/s.
+    Bench(bench::Args),
+    /// Save a model as TorchScript (traced) for torch.jit.load, Triton and TorchServe.
+    Export(export::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +90,8 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Features(args) => features::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Export(args) => export::run(args),
     };
     // What is still buffered must reach stdout too: a full disk is an error here as anywhere.
     let result = result

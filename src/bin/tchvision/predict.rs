@@ -1,6 +1,7 @@
 //! `tchvision predict ARCH --weights W IMAGE… [--topk 5] [--json]`: ImageNet classification with
 //! torchvision's preprocessing for those weights (resize, center crop 224, normalise) and the
 //! ImageNet category names shipped in the crate. JPEG and PNG; grayscale and RGBA included.
+//! Runs the optimised form (`tchvision::infer`) unless `--no-optimize`; `--precision bf16`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tchvision::nn::ModuleExt;
 use crate::common::{
     build_loaded, check_inputs, preprocess_for, print_json, progress, usage, DeviceArg, OptionArgs, WeightsArg,
 };
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision predict`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +39,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 #[derive(Serialize)]
@@ -72,13 +76,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(usage(format!("--topk {}: {} has only {classes} classes", args.topk, args.arch)));
     }
     let k = args.topk;
+    let runner = Runner::new(model.as_dyn_module(), &args.optimize, device)?;
     let pb = progress(args.images.len() as u64, "classifying");
     let mut out = Vec::new();
     for path in &args.images {
         let img = imageio::load_rgb(path)?;
         let x = pre.apply(&img).with_context(|| format!("preprocessing {}", path.display()))?;
         let x = x.unsqueeze(0).to_device(device);
-        let logits = tch::no_grad(|| model.try_forward(&x))?;
+        let logits = runner.forward(&x)?;
         let probs = logits.f_softmax(-1, Kind::Float)?.f_squeeze_dim(0)?.f_to_device(tch::Device::Cpu)?;
         let (p, i) = probs.f_topk(k, -1, true, true)?;
         let p = Vec::<f64>::try_from(p.to_kind(Kind::Double))?;

@@ -4,6 +4,11 @@
 //! the device it ran on. This is the parity tool: feed the same tensor to torchvision and compare.
 //! OUT's extension chooses its format (`.safetensors`, or `.pth`/`.pt`/`.bin`/`.ckpt` for
 //! PyTorch's zip format); the input must be a batch `[N, C, H, W]`.
+//!
+//! The output comes from the optimised form (`tchvision::infer`: frozen TorchScript) unless
+//! `--no-optimize`; `--precision bf16` computes in bfloat16 (the output is float32). With
+//! `--nodes` the plain model runs (the optimised form has no inner nodes), with a note on
+//! stderr.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,7 @@ use tchvision::nn::ModuleExt;
 use crate::common::{
     build_resolved, check_inputs, check_not_an_input, print_json, usage, DeviceArg, OptionArgs, OutFormat, WeightsArg,
 };
+use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision run`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +48,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub optimize: OptimizeArg,
 }
 
 /// Reads the one tensor of a .safetensors, .npy or .pth file. `.npy` files are validated by
@@ -108,9 +116,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = built.model.as_ref();
     model.eval();
     let x = x.f_to_kind(Kind::Float)?.f_to_device(device)?;
-    let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
-    let mut tensors = vec![("output".to_string(), out)];
-    tensors.extend(nodes);
+    let tensors = if args.nodes.is_empty() {
+        let runner = Runner::new(model.as_dyn_module(), &args.optimize, device)?;
+        vec![("output".to_string(), runner.forward(&x)?)]
+    } else {
+        Runner::plain_for(model.as_dyn_module(), &args.optimize, "--nodes")?;
+        let (out, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
+        let mut t = vec![("output".to_string(), out)];
+        t.extend(nodes);
+        t
+    };
     let tensors: Vec<(String, Tensor)> =
         tensors.into_iter().map(|(k, t)| t.f_to_device(tch::Device::Cpu).map(|t| (k, t))).collect::<Result<_, _>>()?;
     format.save(&args.output, &tensors, &[])?;

@@ -1,0 +1,607 @@
+//! The inference fast path: any module of the registry (any [`Module`]) as a frozen,
+//! eval-only TorchScript graph that libtorch optimises, in float32, bfloat16 or (on CUDA)
+//! float16; and TorchScript export for serving.
+//!
+//! # How
+//!
+//! [`Frozen::new`] traces the model's eval-mode forward pass with libtorch's own tracer, into a
+//! TorchScript module that mirrors the model's tree (each parameter and buffer registered under
+//! its PyTorch name, as `torch.jit.trace(model, x)` builds it), then runs libtorch's
+//! `torch::jit::freeze` (parameters inlined as constants; Conv+BatchNorm, Linear+BatchNorm and
+//! Conv+Add/Mul folded) and, per precision and device:
+//!
+//! * CPU float32: `torch::jit::optimize_for_inference` — convolutions and linears in oneDNN's
+//!   blocked layout with prepacked weights, conv+ReLU and conv+add(+ReLU) fused into them, the
+//!   activations kept in oneDNN's layout between them;
+//! * CPU bfloat16, CUDA float16/bfloat16: every floating constant cast to that type (after
+//!   folding, which runs in float32) and made channels-last, the input cast and made
+//!   channels-last on entry and the output cast back to float32 — all inside the graph;
+//! * CUDA float32: channels-last constants and input, conv+add+ReLU fused by cuDNN.
+//! * On CUDA always: cuDNN's benchmark mode picks each convolution's algorithm; and in builds
+//!   made with `TCHVISION_CUDA_GRAPHS=1` and CUDA's headers (tch exposes no CUDA graphs; the
+//!   shim captures one with libtorch's `at::cuda::CUDAGraph`) the whole forward is captured once
+//!   per shape and replayed ([`Frozen::uses_cuda_graph`], [`Frozen::cuda_graph_note`] says why
+//!   not).
+//!
+//! This works for every family because it needs nothing of the model but its forward pass and
+//! its [`Module`] tree: no per-layer rewriting in Rust. It is the same path as Python's
+//! `torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))`, so on the
+//! same machine it runs as fast as that, and its correctness rests on libtorch's passes, which
+//! PyTorch tests.
+//!
+//! # Why this way
+//!
+//! The other route the issue names — rewriting the Rust model's layers to call `to_mkldnn`,
+//! `mkldnn_convolution` with reordered weights, `mkldnn_linear` — would have to be written for
+//! every layer type and every fusion pattern of every family (~70 models), and tch exposes no
+//! fused conv+add+ReLU nor prepacked weights. Folding BatchNorm into the convolution removes a
+//! full pass over every activation, which matters most at batch 8; oneDNN's blocked layout
+//! avoids the reorders that plain channels-last convolutions pay on CPU. Measured on the
+//! project's 2-core machine (see the README's benchmark table for the numbers of one run):
+//! optimize_for_inference (oneDNN layout) is faster than frozen channels-last float32
+//! convolutions, and for bfloat16 the frozen channels-last graph is faster than eager bfloat16
+//! channels-last (BatchNorm folded) while oneDNN's graph passes only take float32.
+//!
+//! # What it holds, what it cannot do
+//!
+//! * A trace records what ran for one input shape: sizes the Rust code reads into Rust
+//!   integers (a `view` to `[n, -1]`) are fixed in the graph. [`Optimized`] therefore keeps one
+//!   [`Frozen`] per input shape (a few, least recently used first out); [`Frozen`] refuses any
+//!   other shape.
+//! * Building a graph costs about ten plain forward passes (trace, freeze, the passes, oneDNN's
+//!   weight layouts). In float32, [`Optimized`] answers a shape's first call with the plain
+//!   model and builds on the second ([`InferenceOptions::plain_calls`]), so a one-shot job
+//!   (`tchvision run` on one input) pays nothing; bfloat16 and float16 build on the first call.
+//! * It is eval-only: dropout off, BatchNorm on running statistics, no autograd.
+//! * It is a snapshot: [`Frozen::new`] copies the weights, so loading new weights into the model
+//!   afterwards does not change it (build a new one).
+//! * It gives the model's output only; the outputs of inner nodes (`forward_nodes`) need the
+//!   plain model (the CLI falls back to it, and says so).
+//! * Outputs differ from the plain model's by rounding only: in float32 within 1e-4 of the
+//!   output's largest magnitude (folding and oneDNN's summation order), in bfloat16 within 2e-2
+//!   (tested on every registry model, `tests/infer.rs`).
+//!
+//! tch's own tracer (`CModule::create_by_tracing`) is not used: it registers no parameters, so
+//! every weight becomes a constant of the graph (tch-rs issue 766 reports traced modules
+//! misbehaving after a reload), a module moved with `.to()` keeps its weights where they were,
+//! and Python sees an empty `state_dict()`. Our trace goes through the C++ shim
+//! (`src/infer/shim.cpp`, built by build.rs against the same libtorch) with the weights
+//! registered as the module's attributes, so [`export`]'s files hold each weight once, under
+//! torchvision's state-dict key.
+//!
+//! ```no_run
+//! use tch::{nn, Device, Kind, Tensor};
+//! use tchvision::infer::{optimize, InferenceOptions, Precision};
+//! use tchvision::models::api::Options;
+//! use tchvision::nn::ModuleExt;
+//! use tchvision::registry::create_model;
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let model = create_model("resnet50", &vs.root(), &Options::default())?;
+//! model.eval();
+//! let fast = optimize(model.as_dyn_module(), &InferenceOptions::default().precision(Precision::Bf16))?;
+//! let x = Tensor::randn([8, 3, 224, 224], (Kind::Float, Device::Cpu));
+//! let logits = fast.forward(&x)?; // float32 [8, 1000]
+//! # Ok::<(), tchvision::Error>(())
+//! ```
+
+mod script;
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result, TorchResultExt};
+use crate::nn::Module;
+
+pub use script::{cuda_graphs_supported, set_allow_tf32, CudaGraph, ScriptModule};
+
+/// The number type the fast path computes in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// float32, as the plain model.
+    #[default]
+    Fp32,
+    /// bfloat16 (CPU and CUDA): float32's range, 8 bits of mantissa.
+    Bf16,
+    /// float16 (CUDA only).
+    Fp16,
+}
+
+impl Precision {
+    /// Every precision, by name.
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Bf16, Precision::Fp16];
+
+    /// The tch kind.
+    pub fn kind(self) -> Kind {
+        match self {
+            Precision::Fp32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+            Precision::Fp16 => Kind::Half,
+        }
+    }
+
+    /// `fp32`, `bf16` or `fp16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float32" | "float" => Ok(Precision::Fp32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            "fp16" | "float16" | "half" => Ok(Precision::Fp16),
+            _ => Err(Error::unknown("precision", s, &["fp32", "bf16", "fp16"])),
+        }
+    }
+}
+
+/// How the CPU float32 graph is laid out (see the module docs; [`CpuLayout::OneDnn`] is the
+/// default because it measured faster).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CpuLayout {
+    /// `optimize_for_inference`: oneDNN's blocked layout and prepacked weights.
+    #[default]
+    OneDnn,
+    /// Frozen graph with channels-last constants and input (aten's convolutions).
+    ChannelsLast,
+}
+
+/// Options of the fast path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InferenceOptions {
+    /// The number type (float32 by default).
+    pub precision: Precision,
+    /// Where to run; `None`: where the model's parameters are.
+    pub device: Option<Device>,
+    /// On CUDA, capture the forward as a CUDA graph when this build can (default true).
+    pub cuda_graph: bool,
+    /// CPU float32 layout.
+    pub cpu_layout: CpuLayout,
+    /// How many input shapes [`Optimized`] keeps a frozen graph for (default 4).
+    pub max_shapes: usize,
+    /// In float32, how many calls per input shape [`Optimized`] answers with the plain model
+    /// before it builds the frozen graph (default 1): building costs about ten forward passes
+    /// of the plain model (trace, freeze, oneDNN weight layouts), which a one-shot job never
+    /// earns back, and the plain model's float32 output is what the graph approximates. Other
+    /// precisions build on the first call (the plain model computes in float32 only).
+    pub plain_calls: usize,
+}
+
+impl Default for InferenceOptions {
+    fn default() -> Self {
+        InferenceOptions {
+            precision: Precision::Fp32,
+            device: None,
+            cuda_graph: true,
+            cpu_layout: CpuLayout::OneDnn,
+            max_shapes: 4,
+            plain_calls: 1,
+        }
+    }
+}
+
+impl InferenceOptions {
+    /// Sets the precision.
+    pub fn precision(mut self, p: Precision) -> Self {
+        self.precision = p;
+        self
+    }
+    /// Sets the device.
+    pub fn device(mut self, d: Device) -> Self {
+        self.device = Some(d);
+        self
+    }
+    /// Sets [`InferenceOptions::plain_calls`].
+    pub fn plain_calls(mut self, n: usize) -> Self {
+        self.plain_calls = n;
+        self
+    }
+    /// Turns CUDA-graph capture on or off.
+    pub fn cuda_graph(mut self, on: bool) -> Self {
+        self.cuda_graph = on;
+        self
+    }
+    /// Sets the CPU float32 layout.
+    pub fn cpu_layout(mut self, l: CpuLayout) -> Self {
+        self.cpu_layout = l;
+        self
+    }
+}
+
+/// The device of a module's first parameter or buffer (CPU for a module without tensors).
+pub fn module_device(model: &dyn Module) -> Device {
+    use crate::nn::ModuleExt;
+    model.state_dict().first().map(|(_, t)| t.device()).unwrap_or(Device::Cpu)
+}
+
+fn check_options(options: &InferenceOptions, device: Device) -> Result<()> {
+    if options.precision == Precision::Fp16 && !device.is_cuda() {
+        return Err(Error::InvalidArgument(
+            "precision fp16 runs on CUDA only; on the CPU use bf16 (or fp32)".into(),
+        ));
+    }
+    if options.max_shapes == 0 {
+        return Err(Error::InvalidArgument("max_shapes must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// One model frozen for one input shape: a TorchScript graph that libtorch optimised, taking a
+/// float32 input of that shape (cast and laid out inside) and returning float32.
+#[derive(Debug)]
+pub struct Frozen {
+    module: ScriptModule,
+    input_shape: Vec<i64>,
+    device: Device,
+    precision: Precision,
+    graph: Option<CudaGraph>,
+    cuda_graph_note: Option<String>,
+}
+
+/// A model traced and frozen in float32 on one device, before the precision passes.
+struct Base {
+    frozen: Option<ScriptModule>,
+    float_out: [bool; 1],
+    x: Tensor,
+    device: Device,
+    shares_model_tensors: bool,
+}
+
+impl Base {
+    fn new(model: &dyn Module, example: &Tensor, device: Device) -> Result<Self> {
+        let model_device = module_device(model);
+        if device.is_cuda() {
+            crate::runtime::ensure_cuda_loaded();
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        let x = example.f_to_kind(Kind::Float).ctx("converting the example input")?;
+        let x = x.f_to_device(model_device).ctx("moving the example input")?;
+        let (traced, y) = ScriptModule::trace_with_output(model, &x)?;
+        let float_out = [y.is_floating_point()];
+        drop(y);
+        if device != model_device {
+            traced.to(device, Kind::Float)?;
+        }
+        traced.set_training(false)?;
+        let frozen = traced.freeze()?;
+        Ok(Base { frozen: Some(frozen), float_out, x, device, shares_model_tensors: device == model_device })
+    }
+
+    /// The frozen module specialised for `options` (consuming the base's module when `last`).
+    fn specialise(&mut self, model: &dyn Module, options: &InferenceOptions, last: bool) -> Result<Frozen> {
+        let frozen = match (last, &self.frozen) {
+            (true, _) => self.frozen.take(),
+            (false, Some(f)) => Some(f.deep_clone()?),
+            (false, None) => None,
+        };
+        let frozen = frozen.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
+        let device = self.device;
+        let module = match (device.is_cuda(), options.precision) {
+            (false, Precision::Fp32) => match options.cpu_layout {
+                CpuLayout::OneDnn => frozen.optimize_for_inference()?,
+                CpuLayout::ChannelsLast => {
+                    frozen.cast_frozen(Kind::Float, true, &self.float_out)?;
+                    frozen
+                }
+            },
+            (_, p) => {
+                frozen.cast_frozen(p.kind(), true, &self.float_out)?;
+                frozen.optimize_for_inference()?
+            }
+        };
+        if self.shares_model_tensors {
+            // A snapshot: constants the passes left as they were still alias the model's
+            // parameters (a Linear without BatchNorm, say).
+            use crate::nn::ModuleExt;
+            let originals: Vec<Tensor> = model.state_dict().into_iter().map(|(_, t)| t).collect();
+            module.unshare_constants(&originals)?;
+        }
+        let mut out = Frozen {
+            module,
+            input_shape: self.x.size(),
+            device,
+            precision: options.precision,
+            graph: None,
+            cuda_graph_note: None,
+        };
+        if device.is_cuda() && options.cuda_graph {
+            if !cuda_graphs_supported() {
+                out.cuda_graph_note = Some(
+                    "this build has no CUDA-graph support (build with TCHVISION_CUDA_GRAPHS=1 and CUDA's headers)".into(),
+                );
+            } else {
+                let xd = self.x.f_to_device(device).ctx("moving the example input")?;
+                match CudaGraph::capture(&out.module, &xd) {
+                    Ok(g) => out.graph = Some(g),
+                    Err(e) => out.cuda_graph_note = Some(format!("CUDA-graph capture failed, running without: {e}")),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Frozen {
+    /// Traces `model` (eval mode) on an input shaped as `example`, freezes and optimises it
+    /// for `options` (see the module docs). `example`'s values only steer the trace; its shape
+    /// is the one the result accepts.
+    pub fn new(model: &dyn Module, example: &Tensor, options: &InferenceOptions) -> Result<Self> {
+        let mut v = Frozen::new_each(model, example, std::slice::from_ref(options))?;
+        v.pop().ok_or_else(|| Error::InvalidArgument("no options given".into()))
+    }
+
+    /// One [`Frozen`] per entry of `options` (precisions, layouts), tracing and freezing once
+    /// per device.
+    pub fn new_each(model: &dyn Module, example: &Tensor, options: &[InferenceOptions]) -> Result<Vec<Self>> {
+        let model_device = module_device(model);
+        let devices: Vec<Device> = options.iter().map(|o| o.device.unwrap_or(model_device)).collect();
+        for (o, d) in options.iter().zip(&devices) {
+            check_options(o, *d)?;
+        }
+        let mut out: Vec<Option<Frozen>> = options.iter().map(|_| None).collect();
+        for (i, d) in devices.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let mut base = Base::new(model, example, *d)?;
+            let same: Vec<usize> = (i..options.len()).filter(|&j| devices[j] == *d).collect();
+            for (k, &j) in same.iter().enumerate() {
+                out[j] = Some(base.specialise(model, &options[j], k + 1 == same.len())?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Runs the frozen graph: `xs` (any float type, any device) must have the shape it was
+    /// built for; the output is float32 on the frozen device.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if xs.size() != self.input_shape {
+            return Err(Error::InvalidArgument(format!(
+                "this frozen model was built for input shape {:?}, got {:?}",
+                self.input_shape,
+                xs.size()
+            )));
+        }
+        let x = xs.f_to_device(self.device).ctx("moving the input")?;
+        let x = if x.kind() == Kind::Float { x } else { x.f_to_kind(Kind::Float).ctx("converting the input")? };
+        match &self.graph {
+            Some(g) => g.replay(&x),
+            None => self.module.forward(&[&x]),
+        }
+    }
+
+    /// The input shape it accepts.
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// Where it runs.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Its precision.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Whether the forward replays a captured CUDA graph.
+    pub fn uses_cuda_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Why no CUDA graph is used on CUDA, when one was asked for.
+    pub fn cuda_graph_note(&self) -> Option<&str> {
+        self.cuda_graph_note.as_deref()
+    }
+
+    /// The TorchScript module (to print its graph, or save it).
+    pub fn script(&self) -> &ScriptModule {
+        &self.module
+    }
+}
+
+/// The fast form of a model, for any input shape: one [`Frozen`] per shape seen, built on first
+/// use (the first call with a new shape traces and freezes, later calls only run).
+pub struct Optimized<'m> {
+    model: &'m dyn Module,
+    options: InferenceOptions,
+    device: Device,
+    cache: RefCell<Vec<Frozen>>,
+    /// Calls answered by the plain model, per input shape.
+    plain: RefCell<Vec<(Vec<i64>, usize)>>,
+}
+
+impl std::fmt::Debug for Optimized<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shapes: Vec<Vec<i64>> = self.cache.borrow().iter().map(|f| f.input_shape.clone()).collect();
+        f.debug_struct("Optimized").field("options", &self.options).field("shapes", &shapes).finish_non_exhaustive()
+    }
+}
+
+/// The inference-optimised form of `model` (see the module docs). Checks the options; the
+/// graphs are built on first use per input shape ([`Optimized::prepare`] builds one ahead).
+pub fn optimize<'m>(model: &'m dyn Module, options: &InferenceOptions) -> Result<Optimized<'m>> {
+    let device = options.device.unwrap_or_else(|| module_device(model));
+    check_options(options, device)?;
+    if device.is_cuda() && !crate::runtime::ensure_cuda_loaded() {
+        return Err(Error::InvalidArgument(format!("device {device:?}: CUDA is not available on this machine")));
+    }
+    Ok(Optimized {
+        model,
+        options: options.clone(),
+        device,
+        cache: RefCell::new(Vec::new()),
+        plain: RefCell::new(Vec::new()),
+    })
+}
+
+impl<'m> Optimized<'m> {
+    /// Builds the frozen graph for inputs of `shape` now (skipping the plain calls) and runs
+    /// it twice so that libtorch's executor has profiled it.
+    pub fn prepare(&self, shape: &[i64]) -> Result<()> {
+        let x = Tensor::f_zeros(shape, (Kind::Float, self.device)).ctx("allocating an example input")?;
+        {
+            let mut cache = self.cache.borrow_mut();
+            if !cache.iter().any(|f| f.input_shape == shape) {
+                if cache.len() >= self.options.max_shapes {
+                    cache.remove(0);
+                }
+                cache.push(Frozen::new(self.model, &x, &self.options)?);
+            }
+        }
+        for _ in 0..2 {
+            let _ = self.forward(&x)?;
+        }
+        Ok(())
+    }
+
+    /// The model's output for `xs` (float32, on the fast path's device): from the shape's
+    /// frozen graph, built on first use — in float32 after [`InferenceOptions::plain_calls`]
+    /// calls of that shape answered by the plain model.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let shape = xs.size();
+        let mut cache = self.cache.borrow_mut();
+        let pos = match cache.iter().position(|f| f.input_shape == shape) {
+            Some(p) => p,
+            None => {
+                if self.options.precision == Precision::Fp32 && self.count_plain_call(&shape) {
+                    drop(cache);
+                    return self.plain_forward(xs);
+                }
+                if cache.len() >= self.options.max_shapes {
+                    cache.remove(0);
+                }
+                cache.push(Frozen::new(self.model, xs, &self.options)?);
+                cache.len() - 1
+            }
+        };
+        // Most recently used last.
+        let f = cache.remove(pos);
+        let out = f.forward(xs);
+        cache.push(f);
+        out
+    }
+
+    /// Whether this call of `shape` is still one for the plain model (and counts it).
+    fn count_plain_call(&self, shape: &[i64]) -> bool {
+        let mut plain = self.plain.borrow_mut();
+        let i = match plain.iter().position(|(s, _)| s == shape) {
+            Some(i) => i,
+            None => {
+                plain.push((shape.to_vec(), 0));
+                plain.len() - 1
+            }
+        };
+        if plain[i].1 < self.options.plain_calls {
+            plain[i].1 += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn plain_forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let model_device = module_device(self.model);
+        let x = xs.f_to_device(model_device).ctx("moving the input")?;
+        let x = if x.kind() == Kind::Float { x } else { x.f_to_kind(Kind::Float).ctx("converting the input")? };
+        let y = tch::no_grad(|| self.model.try_forward_t(&x, false))?;
+        y.f_to_device(self.device).ctx("moving the output")
+    }
+
+    /// Whether the frozen graph for inputs of `shape` is built.
+    pub fn is_built(&self, shape: &[i64]) -> bool {
+        self.cache.borrow().iter().any(|f| f.input_shape == shape)
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &InferenceOptions {
+        &self.options
+    }
+
+    /// Where it runs.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Notes about CUDA graphs of the shapes built so far (why one is not used).
+    pub fn notes(&self) -> Vec<String> {
+        self.cache.borrow().iter().filter_map(|f| f.cuda_graph_note().map(String::from)).collect()
+    }
+}
+
+/// Options of [`export`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Freeze and optimise the graph (constants instead of parameters; Conv+BatchNorm folded;
+    /// `precision` applied). Without it the file keeps the parameters and buffers under their
+    /// state-dict keys, as `torch.jit.trace(model, x)` saves them.
+    pub optimize: bool,
+    /// With `optimize`: the number type inside (the file still takes and returns float32).
+    /// Without `optimize` only float32 is possible.
+    pub precision: Precision,
+}
+
+/// Traces `model` (eval mode) on `example` and saves it as a TorchScript file that
+/// `torch.jit.load` (Python or C++), Triton's PyTorch backend and TorchServe load. Returns the
+/// saved module.
+pub fn export(model: &dyn Module, example: &Tensor, path: &Path, options: &ExportOptions) -> Result<ScriptModule> {
+    if !options.optimize && options.precision != Precision::Fp32 {
+        return Err(Error::InvalidArgument(format!(
+            "precision {} needs an optimised export (--optimize): the plain export keeps the float32 parameters",
+            options.precision
+        )));
+    }
+    let device = module_device(model);
+    let x = example.f_to_kind(Kind::Float).ctx("converting the example input")?;
+    let x = x.f_to_device(device).ctx("moving the example input")?;
+    let (traced, y) = ScriptModule::trace_with_output(model, &x)?;
+    let float_out = [y.is_floating_point()];
+    traced.set_training(false)?;
+    let module = if options.optimize {
+        if options.precision == Precision::Fp16 && !device.is_cuda() {
+            return Err(Error::InvalidArgument("precision fp16 runs on CUDA only; on the CPU use bf16".into()));
+        }
+        let frozen = traced.freeze()?;
+        if options.precision != Precision::Fp32 || device.is_cuda() {
+            frozen.cast_frozen(options.precision.kind(), true, &float_out)?;
+        }
+        frozen
+    } else {
+        traced
+    };
+    save_atomically(&module, path)?;
+    Ok(module)
+}
+
+/// Saves to a temporary file beside `path` and renames it over `path`, so a failed save
+/// leaves an existing file as it was.
+fn save_atomically(module: &ScriptModule, path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.pt".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    if let Err(e) = module.save(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Io { path: path.display().to_string(), source }
+    })
+}
