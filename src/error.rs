@@ -168,8 +168,10 @@ impl Error {
             let mut list: Vec<&str> = choices.iter().map(|s| s.as_ref()).collect();
             let more = choices.len().saturating_sub(SHOWN);
             if more > 0 {
-                // A long list is cut: the names nearest to the one asked for come first.
-                list.sort_by_key(|c| edit_distance(name, c));
+                // A long list is cut: the names nearest to the one asked for come first (the
+                // longest common prefix, then the fewest edits; ties keep their order).
+                let prefix = |c: &str| c.chars().zip(name.chars()).take_while(|(a, b)| a == b).count();
+                list.sort_by_key(|c| (std::cmp::Reverse(prefix(c)), edit_distance(name, c)));
                 list.truncate(SHOWN);
             }
             let (head, tail) = if more > 0 {

@@ -131,12 +131,22 @@ fn unknown_node_is_an_error_listing_the_valid_ones() {
         match net.forward_nodes(&xs, false, &["layer1", bad]) {
             Err(Error::Unknown { what, name, hint }) => {
                 assert_eq!((what, name.as_str()), ("node", bad));
-                // The first 40 valid names, then how many more there are.
+                // 40 valid names, nearest first, then how many more there are.
                 let names = net.graph_node_names(&xs, false).unwrap();
-                for valid in &names[..40] {
-                    assert!(hint.contains(valid.as_str()), "hint lists {valid}: {hint}");
+                let list = hint.strip_prefix("; expected one of (nearest first): ").expect(&hint);
+                let (shown, rest) = list.split_once(", … and ").expect(&hint);
+                let shown: Vec<&str> = shown.split(", ").collect();
+                assert_eq!(shown.len(), 40, "{hint}");
+                assert!(shown.iter().all(|s| names.iter().any(|n| n == s)), "only valid names: {hint}");
+                assert_eq!(rest, format!("{} more ({} in all)", names.len() - 40, names.len()));
+                // The first shown shares the longest prefix with the name asked for.
+                let prefix = |c: &str| c.chars().zip(bad.chars()).take_while(|(a, b)| a == b).count();
+                let best = names.iter().map(|n| prefix(n)).max().unwrap();
+                assert!(best >= 5, "{bad}: some node starts with \"layer\"");
+                assert_eq!(prefix(shown[0]), best, "{bad}: {hint}");
+                if bad == "layer1.0.conv3" {
+                    assert_eq!(shown[0], "layer1.0.conv1", "one edit away, first in graph order");
                 }
-                assert!(hint.contains(&format!("… and {} more", names.len() - 40)), "{hint}");
             }
             other => panic!("{bad}: expected Error::Unknown, got {:?}", other.map(|_| ())),
         }
