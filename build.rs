@@ -92,7 +92,9 @@ fn build_shim(lib: &Path) {
     let want_graphs = std::env::var("TCHVISION_CUDA_GRAPHS").is_ok_and(|v| v == "1");
     let cuda = if want_graphs { cuda_includes(lib) } else { Vec::new() };
     if want_graphs && cuda.is_empty() {
-        println!("cargo:warning=TCHVISION_CUDA_GRAPHS=1 but no complete CUDA headers (set CUDA_HOME); building without");
+        println!(
+            "cargo:warning=TCHVISION_CUDA_GRAPHS=1 but no complete CUDA headers (set CUDA_HOME); building without"
+        );
     }
     if !cuda.is_empty() {
         match base(&cuda).try_compile("tchvision_shim") {

@@ -17,8 +17,8 @@ use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 use tchvision::infer::{Frozen, InferenceOptions, Precision};
 use tchvision::models::api::{Model, Options};
-use tchvision::registry::{create_model, model_info};
 use tchvision::nn::{Module, ModuleExt};
+use tchvision::registry::{create_model, model_info};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -80,7 +80,8 @@ fn run_uses_the_fast_path_and_matches_torchvision() {
     // Refusals.
     let w = p("cli/resnet18.pth");
     let inp = p("cli/input.safetensors");
-    let base = ["run", "resnet18", "--weights", &w, "--input", &inp, "--output", "/tmp/x.safetensors", "--device", "cpu"];
+    let base =
+        ["run", "resnet18", "--weights", &w, "--input", &inp, "--output", "/tmp/x.safetensors", "--device", "cpu"];
     let err = fails(&[&base[..], &["--precision", "fp16"]].concat());
     assert!(err.contains("fp16") && err.contains("CUDA"), "{err}");
     // A value clap refuses (its message comes with a usage hint).
@@ -113,7 +114,10 @@ fn predict_on_the_fast_path_gives_torchvisions_top5() {
         let top = got[0]["top"].as_array().unwrap();
         assert_eq!(top[0]["index"], want["top5_index"][0], "{precision}: top-1");
         let (a, b) = (top[0]["probability"].as_f64().unwrap(), want["top5_prob"][0].as_f64().unwrap());
-        let tol = if precision == "fp32" { 1e-4 } else { 2e-2 };
+        // The fixture is torchvision's weights.transforms() preset, which rounds the resized
+        // image to uint8 (about 0.3% on these probabilities; see tests/cli_models.rs): 1% in
+        // fp32 as there, plus bfloat16's 2e-2.
+        let tol = if precision == "fp32" { 1e-2 } else { 3e-2 };
         assert!((a - b).abs() <= tol * b.abs() + 1e-6, "{precision}: {a} vs {b}");
     }
 }
@@ -170,7 +174,8 @@ fn bench_reports_the_listed_fields() {
     let ips = r["images_per_s"].as_f64().unwrap();
     assert!((ips - 2.0 / (med / 1e3)).abs() <= 1e-6 * ips, "images/s = batch / median");
     // Plain, text output.
-    let (text, _) = ok(&["bench", "resnet18", "--input-size", "48,64", "--iters", "2", "--no-optimize", "--device", "cpu"]);
+    let (text, _) =
+        ok(&["bench", "resnet18", "--input-size", "48,64", "--iters", "2", "--no-optimize", "--device", "cpu"]);
     assert!(text.contains("plain") && text.contains("images/s") && text.contains("median"), "{text}");
     let err = fails(&["bench", "resnet18", "--batch", "0", "--device", "cpu"]);
     assert!(err.contains("--batch"), "{err}");
@@ -251,18 +256,11 @@ fn export_loads_in_python_and_gives_torchvisions_output() {
 
     // A failed export leaves an existing file intact.
     let before = std::fs::read(&plain).unwrap();
-    let err = fails(&["export", "resnet18", "--weights", &w, "--out", &plain.display().to_string(), "--precision", "bf16"]);
+    let err =
+        fails(&["export", "resnet18", "--weights", &w, "--out", &plain.display().to_string(), "--precision", "bf16"]);
     assert!(err.contains("--optimize"), "{err}");
-    let err = fails(&[
-        "export",
-        "resnet18",
-        "--weights",
-        &w,
-        "--out",
-        &plain.display().to_string(),
-        "--input-size",
-        "64",
-    ]);
+    let err =
+        fails(&["export", "resnet18", "--weights", &w, "--out", &plain.display().to_string(), "--input-size", "64"]);
     assert!(err.contains("--input-size"), "{err}");
     assert_eq!(std::fs::read(&plain).unwrap(), before);
 }

@@ -981,7 +981,7 @@ fn wrong_successes_are_errors_and_odd_files_are_refused() {
             "run_output_pth",
             &d,
             &[&"run", &"resnet18", &"--device", &"cpu", &"--input", &x, &"--output", &d.join("y.pth")],
-            Expect::Ok(vec!["(zip)"]),
+            Expect::Ok(vec!["(zip, "]),
         )
         .allow("y.pth"),
     );

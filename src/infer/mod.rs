@@ -232,9 +232,7 @@ pub fn module_device(model: &dyn Module) -> Device {
 
 fn check_options(options: &InferenceOptions, device: Device) -> Result<()> {
     if options.precision == Precision::Fp16 && !device.is_cuda() {
-        return Err(Error::InvalidArgument(
-            "precision fp16 runs on CUDA only; on the CPU use bf16 (or fp32)".into(),
-        ));
+        return Err(Error::InvalidArgument("precision fp16 runs on CUDA only; on the CPU use bf16 (or fp32)".into()));
     }
     if options.max_shapes == 0 {
         return Err(Error::InvalidArgument("max_shapes must be at least 1".into()));
@@ -294,7 +292,7 @@ impl Base {
         let device = self.device;
         let module = match (device.is_cuda(), options.precision) {
             (false, Precision::Fp32) => match options.cpu_layout {
-                CpuLayout::OneDnn => frozen.optimize_for_inference()?,
+                CpuLayout::OneDnn => optimize_checked(frozen, &self.x)?,
                 CpuLayout::ChannelsLast => {
                     frozen.cast_frozen(Kind::Float, true, &self.float_out)?;
                     frozen
@@ -302,7 +300,7 @@ impl Base {
             },
             (_, p) => {
                 frozen.cast_frozen(p.kind(), true, &self.float_out)?;
-                frozen.optimize_for_inference()?
+                optimize_checked(frozen, &self.x.f_to_device(device).ctx("moving the example input")?)?
             }
         };
         if self.shares_model_tensors {
@@ -323,7 +321,8 @@ impl Base {
         if device.is_cuda() && options.cuda_graph {
             if !cuda_graphs_supported() {
                 out.cuda_graph_note = Some(
-                    "this build has no CUDA-graph support (build with TCHVISION_CUDA_GRAPHS=1 and CUDA's headers)".into(),
+                    "this build has no CUDA-graph support (build with TCHVISION_CUDA_GRAPHS=1 and CUDA's headers)"
+                        .into(),
                 );
             } else {
                 let xd = self.x.f_to_device(device).ctx("moving the example input")?;
@@ -334,6 +333,20 @@ impl Base {
             }
         }
         Ok(out)
+    }
+}
+
+/// `optimize_for_inference` of `frozen`, checked on the example input `x`: oneDNN lacks some
+/// operations for some shapes (an adaptive average pool whose output size does not divide its
+/// input, as AlexNet's and VGG's below 224 pixels), and libtorch's pass does not check; where
+/// the optimised graph fails, the frozen graph as it is (still folded and inlined) is kept.
+fn optimize_checked(frozen: ScriptModule, x: &Tensor) -> Result<ScriptModule> {
+    // The pass rewrites a frozen module in place: keep a copy to fall back on.
+    let kept = frozen.deep_clone()?;
+    let optimized = frozen.optimize_for_inference()?;
+    match optimized.forward(&[x]) {
+        Ok(_) => Ok(optimized),
+        Err(_) => Ok(kept),
     }
 }
 

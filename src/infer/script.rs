@@ -21,7 +21,12 @@ extern "C" {
     fn tv_free_string(s: *mut c_char);
     fn tv_module_free(m: tv_module);
     fn tv_module_new(share_cu_with: tv_module, cls: *const c_char, out: *mut tv_module) -> *mut c_char;
-    fn tv_module_register_tensor(m: tv_module, name: *const c_char, t: *const C_tensor, is_buffer: c_int) -> *mut c_char;
+    fn tv_module_register_tensor(
+        m: tv_module,
+        name: *const c_char,
+        t: *const C_tensor,
+        is_buffer: c_int,
+    ) -> *mut c_char;
     fn tv_module_register_module(m: tv_module, name: *const c_char, child: tv_module) -> *mut c_char;
     fn tv_stack_push(stack: *mut c_void, t: *const C_tensor);
     fn tv_module_trace(
@@ -45,7 +50,12 @@ extern "C" {
         float_outputs: *const c_int,
         noutputs: c_int,
     ) -> *mut c_char;
-    fn tv_module_forward(m: tv_module, inputs: *const *const C_tensor, n: c_int, out: *mut *mut C_tensor) -> *mut c_char;
+    fn tv_module_forward(
+        m: tv_module,
+        inputs: *const *const C_tensor,
+        n: c_int,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
     fn tv_module_graph(m: tv_module, out: *mut *mut c_char) -> *mut c_char;
     fn tv_module_save(m: tv_module, path: *const c_char) -> *mut c_char;
     fn tv_module_load(path: *const c_char, device: c_int, out: *mut tv_module) -> *mut c_char;
@@ -69,8 +79,16 @@ fn check(err: *mut c_char, context: impl FnOnce() -> String) -> Result<()> {
         tv_free_string(err);
         m
     };
-    let first = msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-    Err(Error::torch(context(), tch::TchError::Torch(first)))
+    // libtorch's first line says what failed; the TorchScript interpreter's says only that
+    // something did, with the cause last (`RuntimeError: …`, after the traceback).
+    let lines: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let first = lines.first().copied().unwrap_or("");
+    let line = if first.contains("TorchScript interpreter") {
+        lines.iter().rev().find(|l| l.contains("Error:")).copied().unwrap_or(first)
+    } else {
+        first
+    };
+    Err(Error::torch(context(), tch::TchError::Torch(line.to_string())))
 }
 
 /// Takes a string the shim allocated.
@@ -168,9 +186,10 @@ impl ScriptModule {
         let cls = cstring(class, "class name")?;
         let mut ptr = std::ptr::null_mut();
         // SAFETY: valid pointers; the shim writes `ptr` on success.
-        check(unsafe { tv_module_new(share_cu_with.map_or(std::ptr::null_mut(), |m| m.ptr), cls.as_ptr(), &mut ptr) }, || {
-            format!("creating a TorchScript module for {class}")
-        })?;
+        check(
+            unsafe { tv_module_new(share_cu_with.map_or(std::ptr::null_mut(), |m| m.ptr), cls.as_ptr(), &mut ptr) },
+            || format!("creating a TorchScript module for {class}"),
+        )?;
         Ok(ScriptModule { ptr })
     }
 

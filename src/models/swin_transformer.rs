@@ -232,7 +232,9 @@ fn shifted_window_mask(
     let nw = (ph / w0) * (pw / w1);
     let mask = mask.f_view([ph / w0, w0, pw / w1, w1])?.f_permute([0, 2, 1, 3])?.f_reshape([nw, w0 * w1])?;
     let mask = mask.f_unsqueeze(1)?.f_sub(&mask.f_unsqueeze(2)?)?;
-    mask.f_masked_fill(&mask.f_ne(0)?, -100.0)?.f_masked_fill(&mask.f_eq(0)?, 0.0)
+    // type_as: a traced graph then takes the mask's type from `like` when it runs (a graph
+    // cast to bfloat16 would otherwise add a float32 mask and compute on in float32).
+    mask.f_masked_fill(&mask.f_ne(0)?, -100.0)?.f_masked_fill(&mask.f_eq(0)?, 0.0)?.f_type_as(like)
 }
 
 /// torchvision's `shifted_window_attention`: window-based multi-head self-attention (W-MSA)

@@ -15,8 +15,8 @@ use anyhow::Context;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 use tchvision::infer::{export, ExportOptions, Precision};
-use tchvision::registry::model_info;
 use tchvision::nn::ModuleExt;
+use tchvision::registry::model_info;
 
 use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
 

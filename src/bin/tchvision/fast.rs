@@ -1,5 +1,5 @@
 //! The inference fast path in the CLI (`tchvision::infer`): `--no-optimize` and `--precision`,
-//! shared by run, predict, features and detect, and a runner that uses the fast form or the
+//! shared by run, predict and detect, and a runner that uses the fast form or the
 //! plain model.
 
 use tch::{Device, Tensor};
@@ -55,7 +55,10 @@ impl<'m> Runner<'m> {
     pub fn plain_for(model: &'m dyn Module, arg: &OptimizeArg, why: &str) -> anyhow::Result<Self> {
         arg.options(Device::Cpu)?;
         if !arg.no_optimize {
-            eprintln!("tchvision: note: {why}: running the plain model (the optimised form has no inner nodes)");
+            use std::io::Write;
+            let note =
+                format!("tchvision: note: {why}: running the plain model (the optimised form has no inner nodes)");
+            let _ = writeln!(std::io::stderr(), "{note}");
         }
         Ok(Runner::Plain(model))
     }

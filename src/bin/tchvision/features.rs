@@ -2,8 +2,8 @@
 //! seed's feature-map pictures: one PNG grid per node, one grayscale tile per channel. A
 //! transformer's token outputs `[N, L, C]` are pictured as the grid of their patch tokens, and
 //! channels-last stages (Swin's NHWC token maps) per channel. Feature maps are inner nodes,
-//! which the optimised form (`tchvision::infer`) does not expose: the plain model runs, with a
-//! note on stderr unless `--no-optimize` is given.
+//! which the optimised form (`tchvision::infer`) does not expose: features always runs the
+//! plain model.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,6 @@ use crate::common::{
     build_resolved, check_inputs, check_not_an_input, check_out_dir, preprocess_for, print_json, progress, usage,
     DeviceArg, OptionArgs, WeightsArg,
 };
-use crate::fast::{OptimizeArg, Runner};
 
 /// Arguments of `tchvision features`.
 #[derive(Debug, clap::Args)]
@@ -46,8 +45,6 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub device: DeviceArg,
-    #[command(flatten)]
-    pub optimize: OptimizeArg,
 }
 
 #[derive(Serialize)]
@@ -102,7 +99,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     model.eval();
     let img = imageio::load_rgb(&args.image)?;
     let x = preprocess_for(w.as_ref(), &args.arch, model).apply(&img)?.f_unsqueeze(0)?.f_to_device(device)?;
-    Runner::plain_for(model.as_dyn_module(), &args.optimize, "features reads inner nodes")?;
     let (_, nodes) = tch::no_grad(|| model.forward_nodes(&x, false, &args.nodes))?;
     // Stages the model reports channels-last (Swin's NHWC token maps) are pictured per channel.
     let nhwc: Vec<String> =
