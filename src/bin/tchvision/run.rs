@@ -59,7 +59,7 @@ pub fn read_input(path: &Path) -> anyhow::Result<Tensor> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let reading = || format!("reading {}", path.display());
     if ext == "npy" {
-        return Ok(checkpoint::npy::read_npy(path).with_context(reading)?);
+        return checkpoint::npy::read_npy(path).with_context(reading);
     }
     let ckpt =
         checkpoint::read(path, &ReadOptions { strip_module_prefix: false, mmap: true, ..ReadOptions::default() })
