@@ -308,7 +308,9 @@ pub fn shifted_window_attention(
         let (q, k, v) = (qkv.f_select(0, 0)?, qkv.f_select(0, 1)?, qkv.f_select(0, 2)?);
         let attn = match logit_scale {
             Some(ls) => {
-                // cosine attention
+                // cosine attention, in float32 whatever the input's type (as autocast runs
+                // normalize): a temperature up to 100 magnifies bfloat16's rounding of cosines
+                let (q, k) = (q.f_to_kind(Kind::Float)?, k.f_to_kind(Kind::Float)?);
                 let attn = normalize(&q)?.f_matmul(&normalize(&k)?.f_transpose(-2, -1)?)?;
                 attn.f_mul(&ls.f_clamp_max(100f64.ln())?.f_exp()?)?
             }
@@ -326,7 +328,8 @@ pub fn shifted_window_attention(
                 .f_add(&mask.f_unsqueeze(1)?.f_unsqueeze(0)?)?
                 .f_view([-1, num_heads, n1, n1])?;
         }
-        let attn = attn.f_softmax(-1, None::<Kind>)?.f_dropout(attention_dropout, training)?;
+        // softmax in float32 (as autocast), then back to the values' type
+        let attn = attn.f_softmax(-1, Kind::Float)?.f_type_as(&v)?.f_dropout(attention_dropout, training)?;
         let x = attn.f_matmul(&v)?.f_transpose(1, 2)?.f_reshape([n0, n1, c])?;
         let x = x.f_linear(proj_weight, proj_bias)?.f_dropout(dropout, training)?;
         // reverse windows
