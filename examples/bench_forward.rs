@@ -81,6 +81,14 @@ fn main() -> anyhow::Result<()> {
         let vs = nn::VarStore::new(Device::Cpu);
         let m = create_model(name, &vs.root(), &Options::default())?;
         m.eval();
+        // ViT's head starts at zero (its logits would all be 0): random values, as the Python side.
+        tch::no_grad(|| {
+            for (_, mut p) in m.named_parameters() {
+                if p.abs().max().double_value(&[]) == 0.0 {
+                    let _ = p.uniform_(-0.1, 0.1);
+                }
+            }
+        });
         stores.push(vs);
         models.push(m);
     }
