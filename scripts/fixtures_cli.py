@@ -41,6 +41,27 @@ def main(outdir):
     randomize_bn(model)
     torch.save(model.state_dict(), out / "resnet18.pth")
 
+    # `run --weights FILE` on the transformer and ConvNeXt families: torchvision's own init
+    # (seeded), every BatchNorm statistic randomised, the state dict as torch.save writes it,
+    # an input and torchvision's logits (families/<name>.pth, families.safetensors).
+    fam = out / "families"
+    fam.mkdir(exist_ok=True)
+    fam_t = {}
+    for name, side in [("convnext_tiny", 67), ("swin_t", 67), ("swin_v2_t", 67), ("vit_b_16", 224), ("maxvit_t", 224)]:
+        torch.manual_seed(1)
+        m = torchvision.models.get_model(name, num_classes=10).eval()
+        randomize_bn(m)
+        with torch.no_grad():  # zero-initialised parameters (ViT's head) get values too
+            for prm in m.parameters():
+                if not prm.any():
+                    prm.uniform_(-0.1, 0.1)
+        torch.save(m.state_dict(), fam / f"{name}.pth")
+        xi = torch.randn(1, 3, side, side)
+        with torch.no_grad():
+            fam_t[f"{name}.input"] = xi
+            fam_t[f"{name}.output"] = m(xi).contiguous()
+    save_file(fam_t, str(out / "families.safetensors"))
+
     # `run`: an input in three containers, and torchvision's outputs for it.
     x = torch.randn(2, 3, 64, 80)
     save_file({"input": x.contiguous()}, str(out / "input.safetensors"))

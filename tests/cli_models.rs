@@ -152,6 +152,28 @@ fn run_equals_torchvision_for_every_input_container() {
     }
 }
 
+/// `tchvision run ARCH --weights FILE` on a state dict written by `torch.save` reproduces
+/// torchvision's logits for the transformer and ConvNeXt families (the classic and modern CNNs
+/// have theirs in tests/classic.rs, densenet.rs, inception.rs, regnet.rs, efficientnet.rs).
+#[test]
+fn run_reproduces_torchvision_from_torch_save_files_of_every_transformer_family() {
+    let want = tensors("cli/families.safetensors");
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["convnext_tiny", "swin_t", "swin_v2_t", "vit_b_16", "maxvit_t"];
+    assert_eq!(want.len(), 2 * names.len(), "the fixture holds an input and the logits per model");
+    for name in names {
+        let x = dir.path().join(format!("{name}_x.safetensors"));
+        tch::Tensor::write_safetensors(&[("input", &want[&format!("{name}.input")])], &x).unwrap();
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let (xs, o, w) = (x.display().to_string(), out.display().to_string(), p(&format!("cli/families/{name}.pth")));
+        #[rustfmt::skip]
+        ok(&["run", name, "--weights", &w, "--num-classes", "10", "--input", &xs, "--output", &o, "--device", "cpu"]);
+        let got: std::collections::HashMap<String, tch::Tensor> =
+            tch::Tensor::read_safetensors(&out).unwrap().into_iter().collect();
+        assert_close(name, &got["output"], &want[&format!("{name}.output")], 1e-4, 1e-5);
+    }
+}
+
 /// `run --json` describes what it wrote: the file, each tensor's name and shape (those of the
 /// file), and the device; `--device auto` (also the default) runs on CUDA exactly when libtorch
 /// sees a GPU, and the outputs equal torchvision's either way (rtol 1e-4 atol 1e-5 on the CPU,
