@@ -1,6 +1,7 @@
 //! Benchmark: forward passes on CPU, eval, 224×224, batch 1 and 8 — tchvision's plain model, its
 //! fast path in float32 and in bfloat16 (`tchvision::infer`) against torchvision eager, eager
-//! bfloat16 channels-last and TorchScript (trace, freeze, optimize_for_inference), in the same
+//! bfloat16 channels-last, TorchScript (trace, freeze, optimize_for_inference) and TorchScript
+//! with oneDNN Graph fusion (trace, freeze, `torch.jit.enable_onednn_fusion`), in the same
 //! run, same thread count, rounds alternating between the two sides so that load from other
 //! processes hits both alike. Prints medians over every timed run of all rounds and ratios
 //! (ours / theirs: below 1 means we are faster), and the bfloat16 check: our bf16 logits
@@ -54,7 +55,7 @@ struct Case {
 }
 
 const OURS: [&str; 3] = ["plain", "fast_fp32", "fast_bf16"];
-const THEIRS: [&str; 3] = ["eager", "eager_bf16_cl", "torchscript"];
+const THEIRS: [&str; 4] = ["eager", "eager_bf16_cl", "torchscript", "torchscript_onednn_graph"];
 
 fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(3);
@@ -107,6 +108,15 @@ fn main() -> anyhow::Result<()> {
                 (a - &plain).abs().max().double_value(&[]) / plain.abs().max().double_value(&[])
             };
             let top1 = y16.argmax(-1, false).eq_tensor(&plain.argmax(-1, false)).all().int64_value(&[]) == 1;
+            let form = |f: &Frozen| f.cpu_layout().map(|l| l.to_string()).unwrap_or_default();
+            println!(
+                "{} batch {b}: fast fp32 runs {} (trials {:?}), fast bf16 runs {} (trials {:?})",
+                names[mi],
+                form(&fp32),
+                fp32.layout_trials(),
+                form(&bf16),
+                bf16.layout_trials()
+            );
             checks.push((mi, b, rel(&y32), rel(&y16), top1));
             cases.push(Case { model: mi, batch: b, x, fp32, bf16 });
         }
@@ -117,7 +127,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or("python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_forward.py");
     // times[case][variant]: ours then theirs.
-    let mut times: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); 6]; cases.len()];
+    let mut times: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); OURS.len() + THEIRS.len()]; cases.len()];
     let mut py_check = serde_json::Value::Null;
     for _ in 0..rounds {
         for (ci, c) in cases.iter().enumerate() {
@@ -154,19 +164,29 @@ fn main() -> anyhow::Result<()> {
     println!(
         "forward, CPU, eval, 224x224, {threads} threads; {rounds} alternating rounds of {runs} timed runs (after {warmup} warm-up) each side; medians in ms"
     );
-    println!("ours: plain (no_grad), fast_fp32 / fast_bf16 (tchvision::infer); torchvision: eager and eager_bf16_cl (inference_mode), torchscript (trace + freeze + optimize_for_inference)");
+    println!("ours: plain (no_grad), fast_fp32 / fast_bf16 (tchvision::infer); torchvision: eager and eager_bf16_cl (inference_mode), torchscript (trace + freeze + optimize_for_inference), torchscript_onednn_graph (trace + freeze, oneDNN Graph fusion)");
     print!("{:<20} {:>5}", "model", "batch");
     for k in OURS.iter().chain(THEIRS.iter()) {
-        print!(" {k:>13}");
+        print!(" {:>13}", &k[..k.len().min(13)]);
     }
-    println!(" {:>13} {:>13} {:>13} {:>13}", "fp32/script", "fp32/eager", "bf16/script", "bf16/eagerbf");
+    println!(
+        " {:>13} {:>13} {:>13} {:>13} {:>13}",
+        "fp32/script", "fp32/eager", "fp32/scr_llga", "bf16/script", "bf16/eagerbf"
+    );
     for (ci, c) in cases.iter().enumerate() {
         let m: Vec<f64> = times[ci].iter().map(|v| median(v.clone())).collect();
         print!("{:<20} {:>5}", names[c.model], c.batch);
         for v in &m {
             print!(" {:>13.1}", v * 1e3);
         }
-        println!(" {:>13.3} {:>13.3} {:>13.3} {:>13.3}", m[1] / m[5], m[1] / m[3], m[2] / m[5], m[2] / m[4]);
+        println!(
+            " {:>13.3} {:>13.3} {:>13.3} {:>13.3} {:>13.3}",
+            m[1] / m[5],
+            m[1] / m[3],
+            m[1] / m[6],
+            m[2] / m[5],
+            m[2] / m[4]
+        );
     }
     println!("bf16 check (ours: fast fp32 and fast bf16 against the plain model; torchvision: eager bf16 against eager fp32), same input:");
     for (mi, b, e32, e16, top1) in checks {

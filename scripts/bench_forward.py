@@ -5,6 +5,9 @@ three ways in one process:
   eager          float32, under inference_mode
   eager_bf16_cl  bfloat16 weights and input, channels_last, under inference_mode
   torchscript    torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+  torchscript_onednn_graph
+                 torch.jit.freeze(torch.jit.trace(model, x)) warmed up (its graph optimised) with
+                 torch.jit.enable_onednn_fusion(True), oneDNN Graph fusion
 
 Prints one JSON object: {variant: {model: {batch: [seconds...]}}}, plus "bf16_check":
 {model: {batch: {"rel_err": max|bf16 - fp32| / max|fp32|, "top1_equal": bool}}} for the
@@ -55,6 +58,14 @@ def variants(name, b, h, w):
         out["torchscript"] = (ts, x)
         tb = torch.jit.freeze(torch.jit.trace(mb, xb))
         out["torchscript_bf16_cl"] = (tb, xb)
+        tg = torch.jit.freeze(torch.jit.trace(model, x))
+        # The fuser runs when the executor optimises the graph (after its profiling run); on
+        # only for that, as tchvision does, so the other modules stay as they are.
+        torch.jit.enable_onednn_fusion(True)
+        for _ in range(2):
+            tg(x)
+        torch.jit.enable_onednn_fusion(False)
+        out["torchscript_onednn_graph"] = (tg, x)
     return out
 
 
@@ -79,13 +90,14 @@ def main():
     batches = [int(b) for b in sys.argv[5].split(",")]
     h, w = (int(sys.argv[6]), int(sys.argv[7])) if len(sys.argv) > 7 else (224, 224)
     torch.set_num_threads(threads)
-    res = {"eager": {}, "eager_bf16_cl": {}, "torchscript": {}, "bf16_check": {}}
+    timed = ("eager", "eager_bf16_cl", "torchscript", "torchscript_onednn_graph")
+    res = {k: {} for k in timed + ("bf16_check",)}
     for name in models:
         for k in res:
             res[k][name] = {}
         for b in batches:
             v = variants(name, b, h, w)
-            for k in ("eager", "eager_bf16_cl", "torchscript"):
+            for k in timed:
                 f, x = v[k]
                 ctx = torch.inference_mode() if k.startswith("eager") else torch.no_grad()
                 with ctx:

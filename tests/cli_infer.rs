@@ -153,6 +153,7 @@ fn bench_reports_the_listed_fields() {
         "precision",
         "device",
         "optimized",
+        "cpu_layout",
         "threads",
         "median_ms",
         "min_ms",
@@ -167,6 +168,8 @@ fn bench_reports_the_listed_fields() {
     assert_eq!(r["precision"], "bf16");
     assert_eq!(r["device"], "cpu");
     assert_eq!(r["optimized"], true);
+    let layout = r["cpu_layout"].as_str().unwrap();
+    assert!(["channels-last", "onednn-graph"].contains(&layout), "auto keeps a bf16 form: {layout}");
     assert_eq!(r["threads"], 1);
     let (min, med, max) =
         (r["min_ms"].as_f64().unwrap(), r["median_ms"].as_f64().unwrap(), r["max_ms"].as_f64().unwrap());
@@ -177,6 +180,26 @@ fn bench_reports_the_listed_fields() {
     let (text, _) =
         ok(&["bench", "resnet18", "--input-size", "48,64", "--iters", "2", "--no-optimize", "--device", "cpu"]);
     assert!(text.contains("plain") && text.contains("images/s") && text.contains("median"), "{text}");
+    let (text, _) = ok(&[
+        "bench",
+        "resnet18",
+        "--input-size",
+        "48,64",
+        "--iters",
+        "2",
+        "--cpu-layout",
+        "onednn",
+        "--device",
+        "cpu",
+    ]);
+    assert!(text.contains("optimized (onednn)"), "{text}");
+    // A value clap refuses (its message comes with a usage hint).
+    let out = tv(&["bench", "resnet18", "--cpu-layout", "onednn-grph", "--device", "cpu"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("onednn-grph") && err.contains("onednn-graph"), "the known names: {err}");
+    let err = fails(&["bench", "resnet18", "--cpu-layout", "onednn", "--no-optimize", "--device", "cpu"]);
+    assert!(err.contains("--no-optimize"), "{err}");
     let err = fails(&["bench", "resnet18", "--batch", "0", "--device", "cpu"]);
     assert!(err.contains("--batch"), "{err}");
     let err = fails(&["bench", "resnet9", "--device", "cpu"]);

@@ -10,11 +10,21 @@
 //! `torch::jit::freeze` (parameters inlined as constants; Conv+BatchNorm, Linear+BatchNorm and
 //! Conv+Add/Mul folded) and, per precision and device:
 //!
-//! * CPU float32: `torch::jit::optimize_for_inference` — convolutions and linears in oneDNN's
-//!   blocked layout with prepacked weights, conv+ReLU and conv+add(+ReLU) fused into them, the
-//!   activations kept in oneDNN's layout between them;
-//! * CPU bfloat16, CUDA float16/bfloat16: every floating constant cast to that type (after
-//!   folding, which runs in float32) and made channels-last, the input cast and made
+//! * on the CPU, one of three forms ([`CpuLayout`]), by default the fastest of them on the
+//!   first input ([`CpuLayout::Auto`]: each is built, checked against the plain model's output
+//!   and timed; [`Frozen::layout_trials`] keeps the times):
+//!   - [`CpuLayout::OneDnn`] (float32): `torch::jit::optimize_for_inference` — convolutions and
+//!     linears in oneDNN's blocked layout with prepacked weights, conv+ReLU and conv+add(+ReLU)
+//!     fused into them, the activations kept in oneDNN's layout between them;
+//!   - [`CpuLayout::OneDnnGraph`] (float32, bfloat16): libtorch's oneDNN Graph fuser (LLGA,
+//!     what `torch.jit.enable_onednn_fusion(True)` switches on in Python), which libtorch's
+//!     graph executor runs when it optimises the frozen graph after its profiling run: it
+//!     compiles convolutions, matmuls, layer norms, softmax and the element-wise work around
+//!     them into oneDNN Graph partitions (the shim's pass fuses only while this module warms
+//!     up, on its thread: no other TorchScript module of the process is touched);
+//!   - [`CpuLayout::ChannelsLast`]: the frozen graph with channels-last constants and input;
+//! * bfloat16 (CPU) and float16/bfloat16 (CUDA): every floating constant cast to that type
+//!   (after folding, which runs in float32) and made channels-last, the input cast and made
 //!   channels-last on entry and the output cast back to float32 — all inside the graph;
 //! * CUDA float32: channels-last constants and input, conv+add+ReLU fused by cuDNN.
 //! * On CUDA always: cuDNN's benchmark mode picks each convolution's algorithm; and in builds
@@ -24,10 +34,11 @@
 //!   not).
 //!
 //! This works for every family because it needs nothing of the model but its forward pass and
-//! its [`Module`] tree: no per-layer rewriting in Rust. It is the same path as Python's
-//! `torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))`, so on the
-//! same machine it runs as fast as that, and its correctness rests on libtorch's passes, which
-//! PyTorch tests.
+//! its [`Module`] tree: no per-layer rewriting in Rust. Each form is a path Python has too
+//! (`torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))`, or the
+//! frozen trace run with `torch.jit.enable_onednn_fusion(True)`), so on the same machine it
+//! runs as fast as that, and its correctness rests on libtorch's passes, which PyTorch tests
+//! (and on the check against the plain model that [`CpuLayout::Auto`] makes).
 //!
 //! # Why this way
 //!
@@ -36,11 +47,16 @@
 //! every layer type and every fusion pattern of every family (~70 models), and tch exposes no
 //! fused conv+add+ReLU nor prepacked weights. Folding BatchNorm into the convolution removes a
 //! full pass over every activation, which matters most at batch 8; oneDNN's blocked layout
-//! avoids the reorders that plain channels-last convolutions pay on CPU. Measured on the
-//! project's 2-core machine (see the README's benchmark table for the numbers of one run):
-//! optimize_for_inference (oneDNN layout) is faster than frozen channels-last float32
-//! convolutions, and for bfloat16 the frozen channels-last graph is faster than eager bfloat16
-//! channels-last (BatchNorm folded) while oneDNN's graph passes only take float32.
+//! avoids the reorders that plain channels-last convolutions pay on CPU, and oneDNN Graph
+//! fuses further (layer norm, GELU, attention's matmuls and softmax), which
+//! `optimize_for_inference` leaves to aten. Which form wins depends on the model, the batch
+//! and the machine: on the project's 2-core machine (AVX-512, AMX) oneDNN Graph was 1.1–2.0×
+//! faster than `optimize_for_inference` on resnet50, mobilenet_v3_large, convnext_tiny and
+//! vit_b_16 in float32, and in bfloat16 faster on the CNNs but slower on vit_b_16 than the plain
+//! channels-last bfloat16 graph; `optimize_for_inference` in turn is slower than torchvision's
+//! eager model on convnext_tiny and vit_b_16 (its layout conversions around permutes and layer
+//! norms). Hence [`CpuLayout::Auto`]: measure on the first input, as cuDNN's benchmark mode
+//! does for convolution algorithms (see the README's benchmark table for one run's numbers).
 //!
 //! # What it holds, what it cannot do
 //!
@@ -48,10 +64,12 @@
 //!   integers (a `view` to `[n, -1]`) are fixed in the graph. [`Optimized`] therefore keeps one
 //!   [`Frozen`] per input shape (a few, least recently used first out); [`Frozen`] refuses any
 //!   other shape.
-//! * Building a graph costs about ten plain forward passes (trace, freeze, the passes, oneDNN's
-//!   weight layouts). In float32, [`Optimized`] answers a shape's first call with the plain
-//!   model and builds on the second ([`InferenceOptions::plain_calls`]), so a one-shot job
-//!   (`tchvision run` on one input) pays nothing; bfloat16 and float16 build on the first call.
+//! * Building a graph costs a few plain forward passes per form (trace, freeze, the passes,
+//!   oneDNN's weight layouts and partition compilation, two warm-up and two timed passes each
+//!   for [`CpuLayout::Auto`]: about fifteen in all in float32). In float32, [`Optimized`]
+//!   answers a shape's first call with the plain model and builds on the second
+//!   ([`InferenceOptions::plain_calls`]), so a one-shot job (`tchvision run` on one input) pays
+//!   nothing; bfloat16 and float16 build on the first call.
 //! * It is eval-only: dropout off, BatchNorm on running statistics, no autograd.
 //! * It is a snapshot: [`Frozen::new`] copies the weights, so loading new weights into the model
 //!   afterwards does not change it (build a new one).
@@ -151,15 +169,80 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// How the CPU float32 graph is laid out (see the module docs; [`CpuLayout::OneDnn`] is the
-/// default because it measured faster).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// How the CPU graph is compiled (see the module docs). [`CpuLayout::Auto`], the default,
+/// builds the others, checks each on the example input and keeps the fastest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CpuLayout {
-    /// `optimize_for_inference`: oneDNN's blocked layout and prepacked weights.
+    /// Every form below that applies to the precision, each checked against the plain model on
+    /// the example input (float32: within 1e-4 of the output's largest magnitude; bfloat16:
+    /// 2e-2, or the first form's error when that is larger) and timed on it; the fastest is kept
+    /// ([`Frozen::layout_trials`] says what each took).
     #[default]
+    Auto,
+    /// float32: `optimize_for_inference`, oneDNN's blocked layout and prepacked weights.
+    /// bfloat16: the same as [`CpuLayout::ChannelsLast`] (oneDNN's passes take float32 only).
+    #[serde(rename = "onednn")]
     OneDnn,
-    /// Frozen graph with channels-last constants and input (aten's convolutions).
+    /// The frozen graph fused by libtorch's oneDNN Graph fuser (LLGA, what
+    /// `torch.jit.enable_onednn_fusion(True)` turns on): convolutions, matmuls, norms and the
+    /// element-wise operations around them compiled into oneDNN Graph partitions. In bfloat16
+    /// on the channels-last bfloat16 graph.
+    #[serde(rename = "onednn-graph")]
+    OneDnnGraph,
+    /// The frozen graph with channels-last constants and input (aten's convolutions).
     ChannelsLast,
+}
+
+impl CpuLayout {
+    /// Every layout, by name.
+    pub const ALL: [CpuLayout; 4] =
+        [CpuLayout::Auto, CpuLayout::OneDnn, CpuLayout::OneDnnGraph, CpuLayout::ChannelsLast];
+
+    /// `auto`, `onednn`, `onednn-graph` or `channels-last`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuLayout::Auto => "auto",
+            CpuLayout::OneDnn => "onednn",
+            CpuLayout::OneDnnGraph => "onednn-graph",
+            CpuLayout::ChannelsLast => "channels-last",
+        }
+    }
+
+    /// The forms [`CpuLayout::Auto`] tries for `precision`, the fallback first.
+    fn candidates(precision: Precision) -> &'static [CpuLayout] {
+        match precision {
+            Precision::Fp32 => &[CpuLayout::OneDnn, CpuLayout::OneDnnGraph, CpuLayout::ChannelsLast],
+            _ => &[CpuLayout::ChannelsLast, CpuLayout::OneDnnGraph],
+        }
+    }
+}
+
+impl std::fmt::Display for CpuLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CpuLayout {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        CpuLayout::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| Error::unknown("CPU layout", &s, &CpuLayout::ALL.map(|l| l.name())))
+    }
+}
+
+/// What [`CpuLayout::Auto`] measured of one form on the example input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayoutTrial {
+    /// The form.
+    pub layout: CpuLayout,
+    /// The fastest of its timed passes, seconds; or why it was not kept (it failed to build or
+    /// run, or its output was off).
+    pub outcome: std::result::Result<f64, String>,
 }
 
 /// Options of the fast path.
@@ -171,7 +254,7 @@ pub struct InferenceOptions {
     pub device: Option<Device>,
     /// On CUDA, capture the forward as a CUDA graph when this build can (default true).
     pub cuda_graph: bool,
-    /// CPU float32 layout.
+    /// How the CPU graph is compiled (float32 and bfloat16).
     pub cpu_layout: CpuLayout,
     /// How many input shapes [`Optimized`] keeps a frozen graph for (default 4).
     pub max_shapes: usize,
@@ -189,7 +272,7 @@ impl Default for InferenceOptions {
             precision: Precision::Fp32,
             device: None,
             cuda_graph: true,
-            cpu_layout: CpuLayout::OneDnn,
+            cpu_layout: CpuLayout::Auto,
             max_shapes: 4,
             plain_calls: 1,
         }
@@ -217,7 +300,7 @@ impl InferenceOptions {
         self.cuda_graph = on;
         self
     }
-    /// Sets the CPU float32 layout.
+    /// Sets how the CPU graph is compiled.
     pub fn cpu_layout(mut self, l: CpuLayout) -> Self {
         self.cpu_layout = l;
         self
@@ -250,6 +333,17 @@ pub struct Frozen {
     precision: Precision,
     graph: Option<CudaGraph>,
     cuda_graph_note: Option<String>,
+    cpu_layout: Option<CpuLayout>,
+    fused: bool,
+    trials: Vec<LayoutTrial>,
+}
+
+/// What [`Base::choose_cpu`] kept.
+struct Chosen {
+    module: ScriptModule,
+    layout: CpuLayout,
+    fused: bool,
+    trials: Vec<LayoutTrial>,
 }
 
 /// A model traced and frozen in float32 on one device, before the precision passes.
@@ -257,6 +351,8 @@ struct Base {
     frozen: Option<ScriptModule>,
     float_out: [bool; 1],
     x: Tensor,
+    /// The plain model's output on `x` (when floating): what each CPU form is checked against.
+    y: Option<Tensor>,
     device: Device,
     shares_model_tensors: bool,
 }
@@ -272,13 +368,13 @@ impl Base {
         let x = x.f_to_device(model_device).ctx("moving the example input")?;
         let (traced, y) = ScriptModule::trace_with_output(model, &x)?;
         let float_out = [y.is_floating_point()];
-        drop(y);
+        let y = float_out[0].then_some(y);
         if device != model_device {
             traced.to(device, Kind::Float)?;
         }
         traced.set_training(false)?;
         let frozen = traced.freeze()?;
-        Ok(Base { frozen: Some(frozen), float_out, x, device, shares_model_tensors: device == model_device })
+        Ok(Base { frozen: Some(frozen), float_out, x, y, device, shares_model_tensors: device == model_device })
     }
 
     /// The frozen module specialised for `options` (consuming the base's module when `last`).
@@ -290,18 +386,17 @@ impl Base {
         };
         let frozen = frozen.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
         let device = self.device;
-        let module = match (device.is_cuda(), options.precision) {
-            (false, Precision::Fp32) => match options.cpu_layout {
-                CpuLayout::OneDnn => optimize_checked(frozen, &self.x)?,
-                CpuLayout::ChannelsLast => {
-                    frozen.cast_frozen(Kind::Float, true, &self.float_out)?;
-                    frozen
-                }
-            },
-            (_, p) => {
-                frozen.cast_frozen(p.kind(), true, &self.float_out)?;
-                optimize_checked(frozen, &self.x.f_to_device(device).ctx("moving the example input")?)?
-            }
+        let (module, cpu_layout, fused, trials) = if device.is_cuda() {
+            // float32: frozen, channels-last (cuDNN fuses conv+add+ReLU); float16/bfloat16 cast.
+            frozen.cast_frozen(options.precision.kind(), true, &self.float_out)?;
+            let x = self.x.f_to_device(device).ctx("moving the example input")?;
+            (optimize_checked(frozen, &x)?, None, false, Vec::new())
+        } else if options.cpu_layout == CpuLayout::Auto {
+            let c = self.choose_cpu(frozen, options.precision)?;
+            (c.module, Some(c.layout), c.fused, c.trials)
+        } else {
+            let (m, fused) = self.build_cpu(frozen, options.cpu_layout, options.precision)?;
+            (m, Some(options.cpu_layout), fused, Vec::new())
         };
         if self.shares_model_tensors {
             // A snapshot: constants the passes left as they were still alias the model's
@@ -317,6 +412,9 @@ impl Base {
             precision: options.precision,
             graph: None,
             cuda_graph_note: None,
+            cpu_layout,
+            fused,
+            trials,
         };
         if device.is_cuda() && options.cuda_graph {
             if !cuda_graphs_supported() {
@@ -333,6 +431,146 @@ impl Base {
             }
         }
         Ok(out)
+    }
+}
+
+impl Base {
+    /// `frozen` (CPU) compiled as `layout` (not [`CpuLayout::Auto`]) for `precision`, and
+    /// whether oneDNN Graph fused part of it.
+    fn build_cpu(&self, frozen: ScriptModule, layout: CpuLayout, precision: Precision) -> Result<(ScriptModule, bool)> {
+        let fp32 = precision == Precision::Fp32;
+        match layout {
+            CpuLayout::OneDnn if fp32 => Ok((optimize_checked(frozen, &self.x)?, false)),
+            CpuLayout::OneDnnGraph => {
+                if !fp32 {
+                    frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
+                }
+                onednn_graph_checked(frozen, &self.x)
+            }
+            _ => {
+                frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
+                if fp32 {
+                    Ok((frozen, false))
+                } else {
+                    Ok((optimize_checked(frozen, &self.x)?, false))
+                }
+            }
+        }
+    }
+
+    /// [`CpuLayout::Auto`]: builds each candidate form from `frozen`, checks its output on the
+    /// example input against the plain model's and times it; keeps the fastest. The first
+    /// candidate is the fallback: it is kept whatever its error (it is what an explicit
+    /// [`CpuLayout::OneDnn`] gives), the others only when within the precision's bound.
+    fn choose_cpu(&self, frozen: ScriptModule, precision: Precision) -> Result<Chosen> {
+        let candidates = CpuLayout::candidates(precision);
+        let mut frozen = Some(frozen);
+        let mut best: Option<(f64, (ScriptModule, bool), CpuLayout)> = None;
+        let mut trials = Vec::new();
+        let mut fallback_err = 0.0;
+        for (i, &layout) in candidates.iter().enumerate() {
+            let base = if i + 1 == candidates.len() {
+                frozen.take()
+            } else {
+                frozen.as_ref().map(|f| f.deep_clone()).transpose()?
+            };
+            let base = base.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
+            let outcome = self.build_cpu(base, layout, precision).and_then(|m| {
+                // The forms built with oneDNN's passes ran once (their check), oneDNN Graph's
+                // twice (its warm-up): the executor profiles the first pass, optimises on the second.
+                let warm = match (layout, precision) {
+                    (CpuLayout::OneDnnGraph, _) => 2,
+                    (CpuLayout::OneDnn, Precision::Fp32) | (_, Precision::Bf16 | Precision::Fp16) => 1,
+                    _ => 0,
+                };
+                let (secs, err) = self.trial(&m.0, 2 - warm)?;
+                Ok((m, secs, err))
+            });
+            let (m, secs) = match outcome {
+                Ok((m, secs, err)) => {
+                    if i == 0 {
+                        fallback_err = err;
+                    }
+                    let bound = match precision {
+                        Precision::Fp32 => 1e-4,
+                        _ => f64::max(2e-2, fallback_err),
+                    };
+                    let within = err <= bound; // false for NaN too
+                    if i > 0 && !within {
+                        trials.push(LayoutTrial {
+                            layout,
+                            outcome: Err(format!("differs from the plain model by {err:.1e} (bound {bound:.0e})")),
+                        });
+                        continue;
+                    }
+                    (m, secs)
+                }
+                Err(e) if i > 0 => {
+                    trials.push(LayoutTrial { layout, outcome: Err(e.to_string()) });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            trials.push(LayoutTrial { layout, outcome: Ok(secs) });
+            if best.as_ref().is_none_or(|(t, _, _)| secs < *t) {
+                best = Some((secs, m, layout));
+            }
+        }
+        let (_, (m, fused), layout) =
+            best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
+        Ok(Chosen { module: m, layout, fused, trials })
+    }
+
+    /// Runs a built form on the example input: `untimed` passes first (libtorch's executor
+    /// profiles a graph's first pass and optimises it on the second), then [`TRIAL_RUNS`] timed
+    /// ones. Returns the fastest pass in seconds and the last output's error against the plain
+    /// model's (relative to the latter's largest magnitude; 0 when the output is not floating).
+    fn trial(&self, m: &ScriptModule, untimed: usize) -> Result<(f64, f64)> {
+        for _ in 0..untimed {
+            let _ = m.forward(&[&self.x])?;
+        }
+        let mut best = f64::INFINITY;
+        let mut out = None;
+        for _ in 0..TRIAL_RUNS {
+            let t = std::time::Instant::now();
+            let y = m.forward(&[&self.x])?;
+            best = best.min(t.elapsed().as_secs_f64());
+            out = Some(y);
+        }
+        let err = match (&self.y, out) {
+            (Some(want), Some(got)) => rel_err(&got, want)?,
+            _ => 0.0,
+        };
+        Ok((best, err))
+    }
+}
+
+/// Timed passes per form in [`CpuLayout::Auto`]'s trial (the fastest counts: noise from other
+/// processes only ever adds time).
+const TRIAL_RUNS: usize = 2;
+
+/// max |got - want| / max |want| (0/0 = 0), in float32.
+fn rel_err(got: &Tensor, want: &Tensor) -> Result<f64> {
+    let max_abs = |t: &Tensor| t.f_to_kind(Kind::Float)?.f_abs()?.f_max().map(|m| m.double_value(&[]));
+    let diff = got.f_to_kind(Kind::Float).and_then(|g| g.f_sub(want)).and_then(|d| max_abs(&d));
+    let (diff, scale) = (diff.ctx("comparing outputs")?, max_abs(want).ctx("comparing outputs")?);
+    Ok(if diff == 0.0 {
+        0.0
+    } else if scale == 0.0 {
+        f64::INFINITY
+    } else {
+        diff / scale
+    })
+}
+
+/// The frozen graph warmed up under libtorch's oneDNN Graph fuser
+/// ([`ScriptModule::warm_up_onednn_graph`]) on the example input, and whether it fused; where
+/// the fused graph fails the frozen graph as it was is kept.
+fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor) -> Result<(ScriptModule, bool)> {
+    let kept = frozen.deep_clone()?;
+    match frozen.warm_up_onednn_graph(x, 2) {
+        Ok(fused) => Ok((frozen, fused)),
+        Err(_) => Ok((kept, false)),
     }
 }
 
@@ -362,23 +600,41 @@ impl Frozen {
     /// One [`Frozen`] per entry of `options` (precisions, layouts), tracing and freezing once
     /// per device.
     pub fn new_each(model: &dyn Module, example: &Tensor, options: &[InferenceOptions]) -> Result<Vec<Self>> {
+        let mut out: Vec<Option<Frozen>> = options.iter().map(|_| None).collect();
+        Frozen::with_each(model, example, options, |i, f| {
+            out[i] = Some(f);
+            Ok(())
+        })?;
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// As [`Frozen::new_each`], handing each form to `f` (with its index in `options`) as soon
+    /// as it is built, so that only one is held at a time (besides the traced base).
+    pub fn with_each(
+        model: &dyn Module,
+        example: &Tensor,
+        options: &[InferenceOptions],
+        mut f: impl FnMut(usize, Frozen) -> Result<()>,
+    ) -> Result<()> {
         let model_device = module_device(model);
         let devices: Vec<Device> = options.iter().map(|o| o.device.unwrap_or(model_device)).collect();
         for (o, d) in options.iter().zip(&devices) {
             check_options(o, *d)?;
         }
-        let mut out: Vec<Option<Frozen>> = options.iter().map(|_| None).collect();
+        let mut done = vec![false; options.len()];
         for (i, d) in devices.iter().enumerate() {
-            if out[i].is_some() {
+            if done[i] {
                 continue;
             }
             let mut base = Base::new(model, example, *d)?;
             let same: Vec<usize> = (i..options.len()).filter(|&j| devices[j] == *d).collect();
             for (k, &j) in same.iter().enumerate() {
-                out[j] = Some(base.specialise(model, &options[j], k + 1 == same.len())?);
+                let form = base.specialise(model, &options[j], k + 1 == same.len())?;
+                done[j] = true;
+                f(j, form)?;
             }
         }
-        Ok(out.into_iter().flatten().collect())
+        Ok(())
     }
 
     /// Runs the frozen graph: `xs` (any float type, any device) must have the shape it was
@@ -422,6 +678,23 @@ impl Frozen {
     /// Why no CUDA graph is used on CUDA, when one was asked for.
     pub fn cuda_graph_note(&self) -> Option<&str> {
         self.cuda_graph_note.as_deref()
+    }
+
+    /// On the CPU, the form it was compiled as ([`CpuLayout::Auto`]'s choice where that was
+    /// asked for); `None` on CUDA.
+    pub fn cpu_layout(&self) -> Option<CpuLayout> {
+        self.cpu_layout
+    }
+
+    /// Whether libtorch's oneDNN Graph fuser fused part of the graph (only ever with
+    /// [`CpuLayout::OneDnnGraph`]).
+    pub fn onednn_graph_fused(&self) -> bool {
+        self.fused
+    }
+
+    /// What [`CpuLayout::Auto`] measured of each form (empty when a form was named).
+    pub fn layout_trials(&self) -> &[LayoutTrial] {
+        &self.trials
     }
 
     /// The TorchScript module (to print its graph, or save it).
@@ -536,6 +809,11 @@ impl<'m> Optimized<'m> {
         let x = if x.kind() == Kind::Float { x } else { x.f_to_kind(Kind::Float).ctx("converting the input")? };
         let y = tch::no_grad(|| self.model.try_forward_t(&x, false))?;
         y.f_to_device(self.device).ctx("moving the output")
+    }
+
+    /// The CPU form of the graph built for inputs of `shape` ([`Frozen::cpu_layout`]).
+    pub fn cpu_layout(&self, shape: &[i64]) -> Option<CpuLayout> {
+        self.cache.borrow().iter().find(|f| f.input_shape == shape).and_then(|f| f.cpu_layout)
     }
 
     /// Whether the frozen graph for inputs of `shape` is built.

@@ -57,6 +57,12 @@ extern "C" {
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
     fn tv_module_graph(m: tv_module, out: *mut *mut c_char) -> *mut c_char;
+    fn tv_module_warm_up_onednn_graph(
+        m: tv_module,
+        input: *const C_tensor,
+        runs: c_int,
+        fused: *mut c_int,
+    ) -> *mut c_char;
     fn tv_module_save(m: tv_module, path: *const c_char) -> *mut c_char;
     fn tv_module_load(path: *const c_char, device: c_int, out: *mut tv_module) -> *mut c_char;
     fn tv_module_to(m: tv_module, device: c_int, dtype: c_int) -> *mut c_char;
@@ -365,6 +371,21 @@ impl ScriptModule {
         })?;
         // SAFETY: the shim allocated `out` for us.
         Ok(unsafe { Tensor::from_ptr(out) })
+    }
+
+    /// Runs `forward` on `input` `runs` times with libtorch's oneDNN Graph fuser (LLGA) on, so
+    /// that libtorch's graph executor, which optimises a graph after profiling its first run,
+    /// fuses this (frozen, CPU float32 or bfloat16) module into oneDNN Graph partitions; later
+    /// calls run the fused graph. The fuser runs for this call only (no other module, no other
+    /// thread is fused). Returns
+    /// whether the optimised graph holds a fusion group.
+    pub fn warm_up_onednn_graph(&self, input: &Tensor, runs: usize) -> Result<bool> {
+        let mut fused: c_int = 0;
+        // SAFETY: live module and tensor; `fused` written on success.
+        check(unsafe { tv_module_warm_up_onednn_graph(self.ptr, input.as_ptr(), runs as c_int, &mut fused) }, || {
+            format!("running the oneDNN Graph fuser on input of shape {:?}", input.size())
+        })?;
+        Ok(fused != 0)
     }
 
     /// The graph of `forward`, as libtorch prints it.

@@ -19,7 +19,9 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+#include <torch/csrc/jit/passes/pass_manager.h>
 #include <torch/csrc/jit/passes/shape_analysis.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <cstdlib>
@@ -36,6 +38,33 @@
 #endif
 
 using torch::jit::Module;
+
+// libtorch's oneDNN Graph (LLGA) fuser pass (torch/csrc/jit/codegen/onednn/interface.h, whose
+// on/off switch is a per-translation-unit static and so cannot be flipped from here).
+namespace torch::jit::fuser::onednn {
+C10_EXPORT void fuseGraph(std::shared_ptr<Graph>& g);
+}
+
+namespace {
+
+// Whether the executor's optimisation on this thread is one of tv_module_warm_up_onednn_graph's.
+thread_local bool onednn_graph_on = false;
+
+// A graph-executor pre-pass that runs the oneDNN Graph fuser only inside
+// tv_module_warm_up_onednn_graph, on its thread: every other graph of the process (other
+// threads', other forms') is left as it is. Registered once, while this library loads (before
+// any executor runs), since libtorch's list of passes is not guarded against concurrent change
+// (Python's torch.jit.enable_onednn_fusion registers and clears it at any time, for all threads).
+const bool onednn_graph_registered = [] {
+  torch::jit::registerPrePass([](std::shared_ptr<torch::jit::Graph>& g) {
+    if (onednn_graph_on) {
+      torch::jit::fuser::onednn::fuseGraph(g);
+    }
+  });
+  return true;
+}();
+
+}  // namespace
 
 namespace {
 
@@ -296,6 +325,28 @@ char* tv_module_forward(tv_module m, tv_tensor* inputs, int ninputs, tv_tensor* 
       throw std::runtime_error("forward returned a " + r.tagKind() + ", not a tensor");
     }
     *out = new at::Tensor(r.toTensor());
+  });
+}
+
+// Runs `m.forward(input)` `runs` times with libtorch's oneDNN Graph fuser on for this thread,
+// so that the executor, which optimises a graph after its profiling run, fuses this module's
+// graph into oneDNN Graph partitions. *fused: whether the optimised graph holds a fusion group.
+char* tv_module_warm_up_onednn_graph(tv_module m, tv_tensor input, int runs, int* fused) {
+  return guarded([&] {
+    torch::NoGradGuard no_grad;
+    struct On {
+      On() { onednn_graph_on = true; }
+      ~On() { onednn_graph_on = false; }
+    } on;
+    for (int i = 0; i < runs; ++i) {
+      m->forward({*input});
+    }
+    auto g = torch::jit::lastExecutedOptimizedGraph();
+    std::ostringstream s;
+    if (g) {
+      s << *g;
+    }
+    *fused = s.str().find("prim::oneDNNFusionGroup") != std::string::npos ? 1 : 0;
   });
 }
 

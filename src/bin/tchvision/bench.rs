@@ -1,9 +1,10 @@
 //! `tchvision bench ARCH [--weights W] [--batch N] [--input-size H,W] [--iters N] [--warmup N]
-//! [--precision P] [--no-optimize] [--device D] [--threads N] [--json]`: timed forward passes on
-//! random input, in the manner of TensorRT's `trtexec` and OpenVINO's `benchmark_app`. Prints
-//! the median, min and max latency and images per second (batch / median); `--json` prints one
-//! object with `arch`, `batch`, `input_size`, `precision`, `device`, `optimized`, `threads`,
-//! `median_ms`, `min_ms`, `max_ms`, `images_per_s`.
+//! [--precision P] [--cpu-layout L] [--no-optimize] [--device D] [--threads N] [--json]`: timed
+//! forward passes on random input, in the manner of TensorRT's `trtexec` and OpenVINO's
+//! `benchmark_app`. Prints the median, min and max latency and images per second (batch /
+//! median); `--json` prints one object with `arch`, `batch`, `input_size`, `precision`,
+//! `device`, `optimized`, `cpu_layout`, `threads`, `median_ms`, `min_ms`, `max_ms`,
+//! `images_per_s`.
 //!
 //! The optimised form is built (traced and frozen) before the warm-up; warm-up passes are not
 //! timed. On CUDA each pass is synchronised before its time is taken.
@@ -12,6 +13,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
+use tchvision::infer::CpuLayout;
 use tchvision::registry::model_info;
 
 use crate::common::{build_loaded, print_json, DeviceArg, OptionArgs, WeightsArg};
@@ -63,6 +65,9 @@ pub struct Report {
     pub device: String,
     /// Whether the optimised form ran.
     pub optimized: bool,
+    /// On the CPU, the form the optimised graph was compiled as (`--cpu-layout auto`'s choice);
+    /// null for the plain model and on CUDA.
+    pub cpu_layout: Option<CpuLayout>,
     /// libtorch's intra-op threads.
     pub threads: i32,
     /// Median latency of one pass, milliseconds.
@@ -142,6 +147,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         precision: args.optimize.precision.to_string(),
         device: device_name(device),
         optimized: runner.optimized(),
+        cpu_layout: match &runner {
+            Runner::Fast(f) => f.cpu_layout(&x.size()),
+            Runner::Plain(_) => None,
+        },
         threads: tch::get_num_threads(),
         median_ms: median,
         min_ms: times[0],
@@ -151,16 +160,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&report);
     }
+    let form = match (report.optimized, report.cpu_layout) {
+        (false, _) => " plain".to_string(),
+        (true, Some(l)) => format!(" optimized ({l})"),
+        (true, None) => " optimized".to_string(),
+    };
     println!(
         "{} batch {} {}x{} {} {}{} threads {}",
-        report.arch,
-        report.batch,
-        h,
-        w,
-        report.device,
-        report.precision,
-        if report.optimized { " optimized" } else { " plain" },
-        report.threads
+        report.arch, report.batch, h, w, report.device, report.precision, form, report.threads
     );
     println!(
         "latency: median {:.2} ms, min {:.2} ms, max {:.2} ms over {} passes ({} warm-up)",

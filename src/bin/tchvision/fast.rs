@@ -3,7 +3,7 @@
 //! plain model.
 
 use tch::{Device, Tensor};
-use tchvision::infer::{optimize, InferenceOptions, Optimized, Precision};
+use tchvision::infer::{optimize, CpuLayout, InferenceOptions, Optimized, Precision};
 use tchvision::nn::Module;
 
 /// `--no-optimize` and `--precision`.
@@ -16,6 +16,11 @@ pub struct OptimizeArg {
     /// float32 throughout (no TF32), for the plain model too.
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
+    /// How the CPU graph is compiled: auto (time each form on the first input, keep the
+    /// fastest), onednn (optimize_for_inference), onednn-graph (oneDNN Graph fusion) or
+    /// channels-last.
+    #[arg(long, default_value = "auto")]
+    pub cpu_layout: CpuLayout,
 }
 
 impl OptimizeArg {
@@ -28,9 +33,12 @@ impl OptimizeArg {
             if self.precision != Precision::Fp32 {
                 anyhow::bail!("--precision {} needs the optimised form (drop --no-optimize)", self.precision);
             }
+            if self.cpu_layout != CpuLayout::Auto {
+                anyhow::bail!("--cpu-layout {} needs the optimised form (drop --no-optimize)", self.cpu_layout);
+            }
             return Ok(None);
         }
-        Ok(Some(InferenceOptions::default().precision(self.precision).device(device)))
+        Ok(Some(InferenceOptions::default().precision(self.precision).device(device).cpu_layout(self.cpu_layout)))
     }
 }
 
