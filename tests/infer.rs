@@ -50,7 +50,23 @@ fn randomize_norms(m: &dyn Module) {
     }
 }
 
+/// libtorch's default generator is one for the process and the shards run in parallel: every
+/// draw of this file holds this lock from its `manual_seed` on, so each test sees the values it
+/// would see alone.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `Tensor::randn` under [`RNG`].
+fn randn(size: [i64; 4], kind: Kind) -> Tensor {
+    let _g = rng();
+    Tensor::randn(size, (kind, Device::Cpu))
+}
+
 fn build(name: &str, device: Device) -> (VarStore, Box<dyn Model>) {
+    let _g = rng();
     tch::manual_seed(0);
     let vs = VarStore::new(device);
     let m = create_model(name, &vs.root(), &Options::default()).unwrap();
@@ -62,6 +78,7 @@ fn build(name: &str, device: Device) -> (VarStore, Box<dyn Model>) {
 /// A small input the model accepts: batch 2 at 67×67 when it runs there, else batch 1 at its
 /// default size (models with a fixed input size).
 fn small_input(m: &dyn Model, default: [i64; 2], device: Device) -> (Tensor, Tensor) {
+    let _g = rng();
     tch::manual_seed(1);
     let x = Tensor::randn([2, 3, 67, 67], (Kind::Float, device));
     if let Ok(y) = tch::no_grad(|| m.try_forward_t(&x, false)) {
@@ -108,7 +125,7 @@ fn every_form_of_every_model_matches_the_plain_model(shard: usize) {
             bf16.clone().cpu_layout(CpuLayout::ChannelsLast),
             bf16.cpu_layout(CpuLayout::OneDnnGraph),
         ];
-        let (mut e32, mut e16) = (0f64, 0f64);
+        let (mut e32, mut e16, mut best16) = (0f64, 0f64, f64::INFINITY);
         let mut bf16_eager = None;
         let mut seen = Vec::new();
         // One form at a time (the big models hold several GiB of weights per form).
@@ -127,6 +144,7 @@ fn every_form_of_every_model_matches_the_plain_model(shard: usize) {
                 return Ok(());
             }
             e16 = e16.max(e);
+            best16 = best16.min(e);
             if e > 2e-2 {
                 // Deep attention stacks on random weights (Swin V2-B: 24 blocks of cosine
                 // attention) drift further in bfloat16 whatever runs them: then the bound is the
@@ -146,8 +164,15 @@ fn every_form_of_every_model_matches_the_plain_model(shard: usize) {
         })
         .unwrap();
         assert_eq!(seen, (0..forms.len()).collect::<Vec<_>>(), "{}: every form built", info.name);
+        // CpuLayout::Auto keeps a form within 2e-2 where there is one: there is, for every model
+        // but where the plain model run in bfloat16 drifts as far (Swin V2-B on random weights:
+        // its best form sits at 2.0e-2, eager bfloat16 at 1.8e-2).
+        if best16 > 2e-2 {
+            let e_eager = bf16_eager.expect("set when a form passed 2e-2");
+            assert!(best16 <= 1.5 * e_eager, "{}: no bf16 form within 2e-2 (best {best16:e})", info.name);
+        }
         common::skip(&format!(
-            "(info) {}: input {:?}, fp32 rel err {e32:.1e}, bf16 rel err {e16:.1e}, {:.1}s, process RSS {}",
+            "(info) {}: input {:?}, fp32 rel err {e32:.1e}, bf16 rel err {best16:.1e}–{e16:.1e}, {:.1}s, process RSS {}",
             info.name,
             x.size(),
             t0.elapsed().as_secs_f64(),
@@ -224,7 +249,7 @@ fn channels_last_fp32_layout_matches_too() {
 fn the_frozen_graph_is_folded_and_uses_onednn() {
     let _s = common::serial();
     let (_vs, m) = build("resnet18", Device::Cpu);
-    let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let x = randn([1, 3, 64, 64], Kind::Float);
     let f = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default().cpu_layout(CpuLayout::OneDnn)).unwrap();
     let g = f.script().graph().unwrap();
     assert!(!g.contains("aten::batch_norm"), "BatchNorm folded into the convolutions:\n{g}");
@@ -263,6 +288,7 @@ fn onednn_graph_fuses_and_auto_keeps_the_fastest_checked_form() {
         let fastest = f
             .layout_trials()
             .iter()
+            .filter(|t| t.rel_err.is_some_and(|e| e <= if p == Precision::Fp32 { 1e-4 } else { 2e-2 }))
             .filter_map(|t| t.outcome.as_ref().ok().map(|s| (*s, t.layout)))
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .unwrap();
@@ -287,7 +313,7 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
     // float32: a shape's first call is answered by the plain model, the second builds its graph.
     let (a, b) = ([1i64, 3, 64, 64], [3i64, 3, 48, 80]);
     for (shape, built_after) in [(a, false), (a, true), (b, false), (b, true), (a, true), (b, true)] {
-        let x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
+        let x = randn(shape, Kind::Float);
         let want = tch::no_grad(|| m.try_forward_t(&x, false)).unwrap();
         let e = rel_err(&fast.forward(&x).unwrap(), &want);
         assert!(e <= 1e-4, "{shape:?}: {e:e}");
@@ -296,17 +322,17 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
     // plain_calls(0) builds on the first call; bf16 always does.
     for opts in [InferenceOptions::default().plain_calls(0), InferenceOptions::default().precision(Precision::Bf16)] {
         let f = optimize(m.as_dyn_module(), &opts).unwrap();
-        let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let x = randn([1, 3, 64, 64], Kind::Float);
         let _ = f.forward(&x).unwrap();
         assert!(f.is_built(&[1, 3, 64, 64]), "{opts:?}");
     }
     // A double input is converted to float32 (the model's type).
-    let x = Tensor::randn([1, 3, 64, 64], (Kind::Double, Device::Cpu));
+    let x = randn([1, 3, 64, 64], Kind::Double);
     assert_eq!(fast.forward(&x).unwrap().kind(), Kind::Float);
 
-    let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let x = randn([1, 3, 64, 64], Kind::Float);
     let f = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default()).unwrap();
-    let err = f.forward(&Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu))).unwrap_err();
+    let err = f.forward(&randn([2, 3, 64, 64], Kind::Float)).unwrap_err();
     assert!(
         matches!(&err, Error::InvalidArgument(s) if s.contains("[1, 3, 64, 64]") && s.contains("[2, 3, 64, 64]")),
         "{err}"
@@ -322,7 +348,7 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
 fn the_fast_form_is_a_snapshot_and_a_bad_input_is_an_error() {
     let _s = common::serial();
     let (_vs, m) = build("resnet18", Device::Cpu);
-    let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let x = randn([1, 3, 64, 64], Kind::Float);
     let f = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default()).unwrap();
     let before = f.forward(&x).unwrap();
     // Changing the model's weights afterwards leaves the frozen form as it was.
@@ -334,7 +360,7 @@ fn the_fast_form_is_a_snapshot_and_a_bad_input_is_an_error() {
     let after = f.forward(&x).unwrap();
     assert_eq!(rel_err(&after, &before), 0.0);
     // An input the model refuses fails the trace with the model's own error.
-    let bad = Tensor::randn([1, 4, 64, 64], (Kind::Float, Device::Cpu));
+    let bad = randn([1, 4, 64, 64], Kind::Float);
     let err = Frozen::new(m.as_dyn_module(), &bad, &InferenceOptions::default()).unwrap_err();
     assert!(matches!(&err, Error::InputShape { path, .. } if path == "conv1"), "{err}");
 }
