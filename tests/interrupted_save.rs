@@ -6,7 +6,7 @@
 //!   file bit for bit (or the new one, complete, once a save got past its rename); after it,
 //!   the complete new file. The temporary file a killed writer cannot remove must be removed
 //!   by the next save of the same path: each save checks the one before it left nothing.
-//! * SIGINT and SIGTERM half way: the process dies of the signal (as without tchvision's
+//! * SIGINT and SIGTERM during a 96 MB write: the process dies of the signal (as without tchvision's
 //!   handler), leaves no temporary file and OUT.pth bit-identical.
 
 use std::os::unix::process::ExitStatusExt;
@@ -80,12 +80,21 @@ struct Setup {
     old: Vec<u8>,
 }
 
+/// The two tests run one after the other: each times a child's write, which the other's
+/// children would slow down and speed up at random on a 2-core machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn setup() -> Setup {
+    setup_with(6 << 20)
+}
+
+/// The files, the big one of `n` float32 values.
+fn setup_with(n: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let big = dir.path().join("big.safetensors");
-    big_safetensors(&big, 6 << 20);
+    big_safetensors(&big, n);
     let small = dir.path().join("small.safetensors");
     big_safetensors(&small, 1000);
     let out = work.join("out.pth");
@@ -96,6 +105,7 @@ fn setup() -> Setup {
 
 #[test]
 fn sigkill_at_random_points_of_a_save_leaves_the_old_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     // How long the write itself takes: from the temporary file's appearance to its rename.
     let probe_dir = s.work.join("probe");
@@ -158,10 +168,13 @@ fn sigkill_at_random_points_of_a_save_leaves_the_old_file() {
 
 #[test]
 fn sigint_and_sigterm_remove_the_temporary_file() {
-    let s = setup();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 96 MB: the signal is sent as soon as the temporary file shows, and a smaller write can
+    // finish (rename and exit included) before it lands.
+    let s = setup_with(24 << 20);
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let mut done = false;
-        for attempt in 0..5 {
+        for attempt in 0..20 {
             let mut child = convert(&s.big, &s.out);
             if wait_for_temp(&mut child, &s.work, &[]).is_none() {
                 println!("signal {sig}, attempt {attempt}: exited before writing");

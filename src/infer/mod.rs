@@ -78,7 +78,8 @@
 //!   plain model (the CLI falls back to it, and says so).
 //! * Outputs differ from the plain model's by rounding only: in float32 within 1e-4 of the
 //!   output's largest magnitude (folding and oneDNN's summation order), in bfloat16 within 2e-2
-//!   (tested on every registry model, `tests/infer.rs`).
+//!   ([`CpuLayout::Auto`] checks each form on the first input; `tests/infer.rs` checks its
+//!   fallbacks on every registry model and every form on one model per family).
 //!
 //! tch's own tracer (`CModule::create_by_tracing`) is not used: it registers no parameters, so
 //! every weight becomes a constant of the graph (tch-rs issue 766 reports traced modules
