@@ -343,8 +343,13 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
 
     let err = optimize(m.as_dyn_module(), &InferenceOptions::default().precision(Precision::Fp16)).unwrap_err();
     assert!(matches!(&err, Error::InvalidArgument(s) if s.contains("fp16") && s.contains("CUDA")), "{err}");
-    assert!("fp64".parse::<Precision>().is_err());
+    let err = "fp64".parse::<Precision>().unwrap_err().to_string();
+    assert!(err.contains("fp64") && err.contains("fp32, bf16, fp16"), "{err}");
     assert_eq!("BF16".parse::<Precision>().unwrap(), Precision::Bf16);
+    // torch's dtype names too.
+    for (name, p) in [("float32", Precision::Fp32), ("bfloat16", Precision::Bf16), ("half", Precision::Fp16)] {
+        assert_eq!(name.parse::<Precision>().unwrap(), p);
+    }
 }
 
 #[test]

@@ -357,14 +357,17 @@ fn trains_on_the_loss() {
     let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 3e-3).unwrap();
     let mut first = None;
     let mut last = 0.0;
-    for _ in 0..8 {
+    // The seed does not fix the initial weights: the file's other tests draw from the same
+    // generator in parallel. Over sixteen seeds the loss after 8 steps was 0.09-0.92 of the first
+    // (a 0.6 bound failed one CI run), after 30 steps 0.010-0.035 of it.
+    for _ in 0..30 {
         let y = model.try_forward(&x).unwrap();
         let loss = yolo_v1_loss(&y, &t, &cfg.layout(), &LossConfig::default()).unwrap();
         opt.backward_step(&loss.total);
         last = loss.total.double_value(&[]);
         first.get_or_insert(last);
     }
-    assert!(last.is_finite() && last < 0.6 * first.unwrap(), "the loss went from {first:?} to {last}");
+    assert!(last.is_finite() && last < 0.1 * first.unwrap(), "the loss went from {first:?} to {last}");
 }
 
 #[test]

@@ -153,21 +153,13 @@ impl Precision {
     }
 }
 
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl std::str::FromStr for Precision {
     type Err = Error;
+    /// A name of [`Precision::name`], or torch's (`float32`, `float`, `bfloat16`, `float16`, `half`).
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "float32" | "float" => Ok(Precision::Fp32),
-            "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            "fp16" | "float16" | "half" => Ok(Precision::Fp16),
-            _ => Err(Error::unknown("precision", s, &["fp32", "bf16", "fp16"])),
-        }
+        use Precision::*;
+        let torch = [("float32", Fp32), ("float", Fp32), ("bfloat16", Bf16), ("float16", Fp16), ("half", Fp16)];
+        parse_name("precision", s, Precision::ALL, Precision::name, &torch)
     }
 }
 
@@ -221,21 +213,38 @@ impl CpuLayout {
     }
 }
 
-impl std::fmt::Display for CpuLayout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 impl std::str::FromStr for CpuLayout {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let s = s.trim().to_ascii_lowercase().replace('_', "-");
-        CpuLayout::ALL
-            .into_iter()
-            .find(|l| l.name() == s)
-            .ok_or_else(|| Error::unknown("CPU layout", &s, &CpuLayout::ALL.map(|l| l.name())))
+        parse_name("CPU layout", s, CpuLayout::ALL, CpuLayout::name, &[])
     }
+}
+
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    )*};
+}
+display_by_name!(Precision, CpuLayout);
+
+/// The one of `all` whose `name` is `s` (trimmed, in any case, `_` read as `-`), else the value
+/// of the alias `s` is; an [`Error::Unknown`] listing `all`'s names otherwise.
+fn parse_name<T: Copy, const N: usize>(
+    what: &'static str,
+    s: &str,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    aliases: &[(&str, T)],
+) -> Result<T> {
+    let key = s.trim().to_ascii_lowercase().replace('_', "-");
+    all.into_iter()
+        .find(|&v| name(v) == key)
+        .or_else(|| aliases.iter().find(|(a, _)| *a == key).map(|&(_, v)| v))
+        .ok_or_else(|| Error::unknown(what, s, &all.map(name)))
 }
 
 /// What [`CpuLayout::Auto`] measured of one form on the example input.
@@ -343,6 +352,15 @@ pub struct Frozen {
     trials: Vec<LayoutTrial>,
 }
 
+/// A CPU form [`Base::build_cpu`] made.
+struct Built {
+    module: ScriptModule,
+    /// Whether oneDNN Graph fused part of it.
+    fused: bool,
+    /// How many passes on the example input building ran (checks, warm-up).
+    passes: usize,
+}
+
 /// What [`Base::choose_cpu`] kept.
 struct Chosen {
     module: ScriptModule,
@@ -395,13 +413,13 @@ impl Base {
             // float32: frozen, channels-last (cuDNN fuses conv+add+ReLU); float16/bfloat16 cast.
             frozen.cast_frozen(options.precision.kind(), true, &self.float_out)?;
             let x = self.x.f_to_device(device).ctx("moving the example input")?;
-            (optimize_checked(frozen, &x)?, None, false, Vec::new())
+            (optimize_checked(frozen, &x)?.module, None, false, Vec::new())
         } else if options.cpu_layout == CpuLayout::Auto {
             let c = self.choose_cpu(frozen, options.precision)?;
             (c.module, Some(c.layout), c.fused, c.trials)
         } else {
-            let (m, fused) = self.build_cpu(frozen, options.cpu_layout, options.precision)?;
-            (m, Some(options.cpu_layout), fused, Vec::new())
+            let m = self.build_cpu(frozen, options.cpu_layout, options.precision)?;
+            (m.module, Some(options.cpu_layout), m.fused, Vec::new())
         };
         if self.shares_model_tensors {
             // A snapshot: constants the passes left as they were still alias the model's
@@ -440,12 +458,11 @@ impl Base {
 }
 
 impl Base {
-    /// `frozen` (CPU) compiled as `layout` (not [`CpuLayout::Auto`]) for `precision`, and
-    /// whether oneDNN Graph fused part of it.
-    fn build_cpu(&self, frozen: ScriptModule, layout: CpuLayout, precision: Precision) -> Result<(ScriptModule, bool)> {
+    /// `frozen` (CPU) compiled as `layout` (not [`CpuLayout::Auto`]) for `precision`.
+    fn build_cpu(&self, frozen: ScriptModule, layout: CpuLayout, precision: Precision) -> Result<Built> {
         let fp32 = precision == Precision::Fp32;
         match layout {
-            CpuLayout::OneDnn if fp32 => Ok((optimize_checked(frozen, &self.x)?, false)),
+            CpuLayout::OneDnn if fp32 => optimize_checked(frozen, &self.x),
             CpuLayout::OneDnnGraph => {
                 if !fp32 {
                     frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
@@ -455,9 +472,9 @@ impl Base {
             _ => {
                 frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
                 if fp32 {
-                    Ok((frozen, false))
+                    Ok(Built { module: frozen, fused: false, passes: 0 })
                 } else {
-                    Ok((optimize_checked(frozen, &self.x)?, false))
+                    optimize_checked(frozen, &self.x)
                 }
             }
         }
@@ -472,7 +489,7 @@ impl Base {
         let bound = if precision == Precision::Fp32 { 1e-4 } else { 2e-2 };
         let mut frozen = Some(frozen);
         // (within the bound, seconds, form, layout)
-        let mut best: Option<(bool, f64, (ScriptModule, bool), CpuLayout)> = None;
+        let mut best: Option<(bool, f64, Built, CpuLayout)> = None;
         let mut trials = Vec::new();
         for (i, &layout) in candidates.iter().enumerate() {
             let base = match i + 1 == candidates.len() {
@@ -481,14 +498,9 @@ impl Base {
             };
             let base = base.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
             let outcome = self.build_cpu(base, layout, precision).and_then(|m| {
-                // The forms built with oneDNN's passes ran once (their check), oneDNN Graph's
-                // twice (its warm-up): the executor profiles the first pass, optimises on the second.
-                let warm = match (layout, precision) {
-                    (CpuLayout::OneDnnGraph, _) => 2,
-                    (CpuLayout::OneDnn, Precision::Fp32) | (_, Precision::Bf16 | Precision::Fp16) => 1,
-                    _ => 0,
-                };
-                let (secs, err) = self.trial(&m.0, 2 - warm)?;
+                // Two untimed passes in all: the executor profiles a graph's first pass and
+                // optimises it on the second; building may have run them already.
+                let (secs, err) = self.trial(&m.module, 2usize.saturating_sub(m.passes))?;
                 Ok((m, secs, err))
             });
             let (m, secs, err) = match outcome {
@@ -513,9 +525,8 @@ impl Base {
                 best = Some((within, secs, m, layout));
             }
         }
-        let (_, _, (m, fused), layout) =
-            best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
-        Ok(Chosen { module: m, layout, fused, trials })
+        let (_, _, m, layout) = best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
+        Ok(Chosen { module: m.module, layout, fused: m.fused, trials })
     }
 
     /// Runs a built form on the example input: `untimed` passes first (libtorch's executor
@@ -563,11 +574,12 @@ fn rel_err(got: &Tensor, want: &Tensor) -> Result<f64> {
 /// The frozen graph warmed up under libtorch's oneDNN Graph fuser
 /// ([`ScriptModule::warm_up_onednn_graph`]) on the example input, and whether it fused; where
 /// the fused graph fails the frozen graph as it was is kept.
-fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor) -> Result<(ScriptModule, bool)> {
+fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor) -> Result<Built> {
     let kept = frozen.deep_clone()?;
-    match frozen.warm_up_onednn_graph(x, 2) {
-        Ok(fused) => Ok((frozen, fused)),
-        Err(_) => Ok((kept, false)),
+    const PASSES: usize = 2;
+    match frozen.warm_up_onednn_graph(x, PASSES) {
+        Ok(fused) => Ok(Built { module: frozen, fused, passes: PASSES }),
+        Err(_) => Ok(Built { module: kept, fused: false, passes: 0 }),
     }
 }
 
@@ -575,13 +587,13 @@ fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor) -> Result<(ScriptModul
 /// operations for some shapes (an adaptive average pool whose output size does not divide its
 /// input, as AlexNet's and VGG's below 224 pixels), and libtorch's pass does not check; where
 /// the optimised graph fails, the frozen graph as it is (still folded and inlined) is kept.
-fn optimize_checked(frozen: ScriptModule, x: &Tensor) -> Result<ScriptModule> {
+fn optimize_checked(frozen: ScriptModule, x: &Tensor) -> Result<Built> {
     // The pass rewrites a frozen module in place: keep a copy to fall back on.
     let kept = frozen.deep_clone()?;
     let optimized = frozen.optimize_for_inference()?;
     match optimized.forward(&[x]) {
-        Ok(_) => Ok(optimized),
-        Err(_) => Ok(kept),
+        Ok(_) => Ok(Built { module: optimized, fused: false, passes: 1 }),
+        Err(_) => Ok(Built { module: kept, fused: false, passes: 0 }),
     }
 }
 
