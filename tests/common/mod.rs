@@ -256,6 +256,13 @@ pub fn skip(reason: &str) {
     let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
 }
 
+/// Prints what a passing test measured (errors, times) straight to stderr, which the test
+/// harness does not capture, so that every run's log shows it.
+pub fn info(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "info: {what}");
+}
+
 /// Serialises the tests of one test binary that draw from libtorch's global generator (or
 /// build big models): seeded draws must not interleave.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
