@@ -9,6 +9,8 @@
 //! * SIGINT and SIGTERM half way: the process dies of the signal (as without tchvision's
 //!   handler), leaves no temporary file and OUT.pth bit-identical.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -95,10 +97,6 @@ struct Setup {
     old: Vec<u8>,
 }
 
-/// The two tests run one after the other: each times a child's write, which the other's
-/// children would slow down and speed up at random on a 2-core machine.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
@@ -115,7 +113,9 @@ fn setup() -> Setup {
 
 #[test]
 fn sigkill_at_random_points_of_a_save_leaves_the_old_file() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // One test at a time: each times a child's write, which the other's children would slow
+    // down and speed up at random on a 2-core machine.
+    let _serial = common::serial();
     let s = setup();
     // How long the write itself takes: from the temporary file's appearance to its rename.
     let probe_dir = s.work.join("probe");
@@ -178,7 +178,9 @@ fn sigkill_at_random_points_of_a_save_leaves_the_old_file() {
 
 #[test]
 fn sigint_and_sigterm_remove_the_temporary_file() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // One test at a time: each times a child's write, which the other's children would slow
+    // down and speed up at random on a 2-core machine.
+    let _serial = common::serial();
     let s = setup();
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let mut done = false;

@@ -361,14 +361,6 @@ struct Built {
     passes: usize,
 }
 
-/// What [`Base::choose_cpu`] kept.
-struct Chosen {
-    module: ScriptModule,
-    layout: CpuLayout,
-    fused: bool,
-    trials: Vec<LayoutTrial>,
-}
-
 /// A model traced and frozen in float32 on one device, before the precision passes.
 struct Base {
     frozen: Option<ScriptModule>,
@@ -409,18 +401,18 @@ impl Base {
         };
         let frozen = frozen.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
         let device = self.device;
-        let (module, cpu_layout, fused, trials) = if device.is_cuda() {
+        let (built, cpu_layout, trials) = if device.is_cuda() {
             // float32: frozen, channels-last (cuDNN fuses conv+add+ReLU); float16/bfloat16 cast.
             frozen.cast_frozen(options.precision.kind(), true, &self.float_out)?;
             let x = self.x.f_to_device(device).ctx("moving the example input")?;
-            (optimize_checked(frozen, &x)?.module, None, false, Vec::new())
+            (optimize_checked(frozen, &x)?, None, Vec::new())
         } else if options.cpu_layout == CpuLayout::Auto {
-            let c = self.choose_cpu(frozen, options.precision)?;
-            (c.module, Some(c.layout), c.fused, c.trials)
+            let (built, layout, trials) = self.choose_cpu(frozen, options.precision)?;
+            (built, Some(layout), trials)
         } else {
-            let m = self.build_cpu(frozen, options.cpu_layout, options.precision)?;
-            (m.module, Some(options.cpu_layout), m.fused, Vec::new())
+            (self.build_cpu(frozen, options.cpu_layout, options.precision)?, Some(options.cpu_layout), Vec::new())
         };
+        let Built { module, fused, .. } = built;
         if self.shares_model_tensors {
             // A snapshot: constants the passes left as they were still alias the model's
             // parameters (a Linear without BatchNorm, say).
@@ -483,8 +475,9 @@ impl Base {
     /// [`CpuLayout::Auto`]: builds each candidate form from `frozen`, checks its output on the
     /// example input against the plain model's and times it; keeps the fastest of those within
     /// the precision's bound (float32 1e-4, bfloat16 2e-2), or, when none is, the first
-    /// candidate (what naming its layout gives).
-    fn choose_cpu(&self, frozen: ScriptModule, precision: Precision) -> Result<Chosen> {
+    /// candidate (what naming its layout gives). Returns the form kept, its layout and what
+    /// each candidate measured.
+    fn choose_cpu(&self, frozen: ScriptModule, precision: Precision) -> Result<(Built, CpuLayout, Vec<LayoutTrial>)> {
         let candidates = CpuLayout::candidates(precision);
         let bound = if precision == Precision::Fp32 { 1e-4 } else { 2e-2 };
         let mut frozen = Some(frozen);
@@ -525,8 +518,8 @@ impl Base {
                 best = Some((within, secs, m, layout));
             }
         }
-        let (_, _, m, layout) = best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
-        Ok(Chosen { module: m.module, layout, fused: m.fused, trials })
+        let (_, _, built, layout) = best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
+        Ok((built, layout, trials))
     }
 
     /// Runs a built form on the example input: `untimed` passes first (libtorch's executor

@@ -377,8 +377,7 @@ impl ScriptModule {
     /// that libtorch's graph executor, which optimises a graph after profiling its first run,
     /// fuses this (frozen, CPU float32 or bfloat16) module into oneDNN Graph partitions; later
     /// calls run the fused graph. The fuser runs for this call only (no other module, no other
-    /// thread is fused). Returns
-    /// whether the optimised graph holds a fusion group.
+    /// thread is fused). Returns whether the optimised graph holds a fusion group.
     pub fn warm_up_onednn_graph(&self, input: &Tensor, runs: usize) -> Result<bool> {
         let mut fused: c_int = 0;
         // SAFETY: live module and tensor; `fused` written on success.

@@ -263,8 +263,9 @@ pub fn info(what: &str) {
     let _ = writeln!(std::io::stderr().lock(), "info: {what}");
 }
 
-/// Serialises the tests of one test binary that draw from libtorch's global generator (or
-/// build big models): seeded draws must not interleave.
+/// Serialises the tests of one test binary that must not overlap: those that draw from
+/// libtorch's global generator (seeded draws must not interleave), build big models or time a
+/// child process.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
