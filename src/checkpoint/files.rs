@@ -258,18 +258,21 @@ where
     for _ in 0..100 {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!("{}{}-{nanos:x}-{n}", temp_prefix(&name), std::process::id()));
+        // Registered before it is created: a signal in the instant after the file appears must
+        // remove it too (unlinking a name not yet created does nothing). The name holds our pid,
+        // the time and a counter, so no other writer's file has it.
+        let registered = Registered::new(&tmp);
         match OpenOptions::new().write(true).create_new(true).mode(0o666).custom_flags(libc::O_CLOEXEC).open(&tmp) {
             Ok(f) => {
-                created = Some((f, tmp));
+                created = Some((f, tmp, registered));
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err(path, e)),
         }
     }
-    let (file, tmp) =
+    let (file, tmp, registered) =
         created.ok_or_else(|| io_err(path, io::Error::other("no free temporary file name in the folder")))?;
-    let registered = Registered::new(&tmp);
     let result = (|| -> Result<()> {
         if let Some(mode) = mode {
             file.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err(path, e))?;
