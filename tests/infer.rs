@@ -114,8 +114,9 @@ fn fast_forms_of_every_model_match_the_plain_model(shard: usize) {
         let (vs, m) = build(info.name, Device::Cpu);
         let (x, want) = small_input(m.as_ref(), info.default_input, Device::Cpu);
         // One trace and freeze, specialised into CPU forms. Every model: the forms that
-        // CpuLayout::Auto falls back on (float32 oneDNN, bfloat16 channels-last), the only ones
-        // it may keep without its own check against the plain model; the first model of each
+        // CpuLayout::Auto falls back on (float32 oneDNN, bfloat16 channels-last; where they
+        // fail to build, the next), the only ones it may keep outside its check against the
+        // plain model's output; the first model of each
         // family: every form (float32 oneDNN Graph and channels-last, bfloat16 oneDNN Graph
         // too), as a named `cpu_layout` gives them unchecked.
         let fp32 = InferenceOptions::default();
@@ -246,6 +247,31 @@ fn channels_last_fp32_layout_matches_too() {
     assert!(e <= 1e-4, "channels-last fp32: {e:e}");
     let g = f.script().graph().unwrap();
     assert!(!g.contains("aten::batch_norm"), "BatchNorm is folded:\n{g}");
+}
+
+#[test]
+fn auto_skips_a_form_that_fails_and_a_named_one_falls_back() {
+    let _s = common::serial();
+    // oneDNN's adaptive average pool needs an input size its output size divides: AlexNet's
+    // 6×6 pool on the 1×1 map a 67-pixel input leaves fails there, so optimize_for_inference's
+    // graph fails on the example input.
+    let (_vs, m) = build("alexnet", Device::Cpu);
+    let (x, want) = small_input(m.as_ref(), [224, 224], Device::Cpu);
+    assert_eq!(x.size(), [2, 3, 67, 67]);
+    let f = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default()).unwrap();
+    let trials = f.layout_trials();
+    assert_eq!(trials[0].layout, CpuLayout::OneDnn);
+    assert!(trials[0].outcome.is_err(), "{trials:?}");
+    assert!(trials[1..].iter().all(|t| t.outcome.is_ok()), "{trials:?}");
+    assert_ne!(f.cpu_layout(), Some(CpuLayout::OneDnn));
+    let e = rel_err(&f.forward(&x).unwrap(), &want);
+    assert!(e <= 1e-4, "auto ({:?}): {e:e}", f.cpu_layout());
+    // Named, the layout keeps the frozen graph as it was before the failing pass.
+    let f = Frozen::new(m.as_dyn_module(), &x, &InferenceOptions::default().cpu_layout(CpuLayout::OneDnn)).unwrap();
+    let g = f.script().graph().unwrap();
+    assert!(!g.contains("mkldnn") && !g.contains("MKLDNN"), "the unoptimised graph is kept:\n{g}");
+    let e = rel_err(&f.forward(&x).unwrap(), &want);
+    assert!(e <= 1e-4, "onednn fallback: {e:e}");
 }
 
 #[test]

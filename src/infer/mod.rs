@@ -171,8 +171,10 @@ pub enum CpuLayout {
     /// Every form below that applies to the precision, each checked against the plain model on
     /// the example input and timed on it: the fastest of those within the precision's bound
     /// (float32: 1e-4 of the output's largest magnitude; bfloat16: 2e-2) is kept, or, if none
-    /// is, the first (float32 [`CpuLayout::OneDnn`], bfloat16 [`CpuLayout::ChannelsLast`]).
-    /// [`Frozen::layout_trials`] says what each took.
+    /// is, the first that built (float32 [`CpuLayout::OneDnn`], bfloat16
+    /// [`CpuLayout::ChannelsLast`]; a form whose pass fails on the example input, as oneDNN's
+    /// adaptive pool on sizes it does not divide, is skipped). [`Frozen::layout_trials`] says
+    /// what each took.
     #[default]
     Auto,
     /// float32: `optimize_for_inference`, oneDNN's blocked layout and prepacked weights.
@@ -405,12 +407,13 @@ impl Base {
             // float32: frozen, channels-last (cuDNN fuses conv+add+ReLU); float16/bfloat16 cast.
             frozen.cast_frozen(options.precision.kind(), true, &self.float_out)?;
             let x = self.x.f_to_device(device).ctx("moving the example input")?;
-            (optimize_checked(frozen, &x)?, None, Vec::new())
+            (optimize_checked(frozen, &x, Fallback::Keep)?, None, Vec::new())
         } else if options.cpu_layout == CpuLayout::Auto {
             let (built, layout, trials) = self.choose_cpu(frozen, options.precision)?;
             (built, Some(layout), trials)
         } else {
-            (self.build_cpu(frozen, options.cpu_layout, options.precision)?, Some(options.cpu_layout), Vec::new())
+            let built = self.build_cpu(frozen, options.cpu_layout, options.precision, Fallback::Keep)?;
+            (built, Some(options.cpu_layout), Vec::new())
         };
         let Built { module, fused, .. } = built;
         if self.shares_model_tensors {
@@ -450,23 +453,30 @@ impl Base {
 }
 
 impl Base {
-    /// `frozen` (CPU) compiled as `layout` (not [`CpuLayout::Auto`]) for `precision`.
-    fn build_cpu(&self, frozen: ScriptModule, layout: CpuLayout, precision: Precision) -> Result<Built> {
+    /// `frozen` (CPU) compiled as `layout` (not [`CpuLayout::Auto`]) for `precision`; where a
+    /// pass's result fails on the example input, `fallback` says what happens.
+    fn build_cpu(
+        &self,
+        frozen: ScriptModule,
+        layout: CpuLayout,
+        precision: Precision,
+        fallback: Fallback,
+    ) -> Result<Built> {
         let fp32 = precision == Precision::Fp32;
         match layout {
-            CpuLayout::OneDnn if fp32 => optimize_checked(frozen, &self.x),
+            CpuLayout::OneDnn if fp32 => optimize_checked(frozen, &self.x, fallback),
             CpuLayout::OneDnnGraph => {
                 if !fp32 {
                     frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
                 }
-                onednn_graph_checked(frozen, &self.x)
+                onednn_graph_checked(frozen, &self.x, fallback)
             }
             _ => {
                 frozen.cast_frozen(precision.kind(), true, &self.float_out)?;
                 if fp32 {
                     Ok(Built { module: frozen, fused: false, passes: 0 })
                 } else {
-                    optimize_checked(frozen, &self.x)
+                    optimize_checked(frozen, &self.x, fallback)
                 }
             }
         }
@@ -475,8 +485,10 @@ impl Base {
     /// [`CpuLayout::Auto`]: builds each candidate form from `frozen`, checks its output on the
     /// example input against the plain model's and times it; keeps the fastest of those within
     /// the precision's bound (float32 1e-4, bfloat16 2e-2), or, when none is, the first
-    /// candidate (what naming its layout gives). Returns the form kept, its layout and what
-    /// each candidate measured.
+    /// candidate. A candidate whose pass fails on the example input is a failed trial (no copy
+    /// of the weights is kept to fall back on: the other candidates are the fallback); only
+    /// when every candidate fails is it an error, the first candidate's. Returns the form kept,
+    /// its layout and what each candidate measured.
     fn choose_cpu(&self, frozen: ScriptModule, precision: Precision) -> Result<(Built, CpuLayout, Vec<LayoutTrial>)> {
         let candidates = CpuLayout::candidates(precision);
         let bound = if precision == Precision::Fp32 { 1e-4 } else { 2e-2 };
@@ -484,13 +496,14 @@ impl Base {
         // (within the bound, seconds, form, layout)
         let mut best: Option<(bool, f64, Built, CpuLayout)> = None;
         let mut trials = Vec::new();
+        let mut first_error = None;
         for (i, &layout) in candidates.iter().enumerate() {
             let base = match i + 1 == candidates.len() {
                 true => frozen.take(),
                 false => frozen.as_ref().map(|f| f.deep_clone()).transpose()?,
             };
             let base = base.ok_or_else(|| Error::InvalidArgument("the frozen base was used up".into()))?;
-            let outcome = self.build_cpu(base, layout, precision).and_then(|m| {
+            let outcome = self.build_cpu(base, layout, precision, Fallback::Fail).and_then(|m| {
                 // Two untimed passes in all: the executor profiles a graph's first pass and
                 // optimises it on the second; building may have run them already.
                 let (secs, err) = self.trial(&m.module, 2usize.saturating_sub(m.passes))?;
@@ -498,16 +511,18 @@ impl Base {
             });
             let (m, secs, err) = match outcome {
                 Ok(v) => v,
-                Err(e) if i > 0 => {
+                Err(e) => {
                     trials.push(LayoutTrial { layout, outcome: Err(e.to_string()), rel_err: None });
+                    first_error.get_or_insert(e);
                     continue;
                 }
-                Err(e) => return Err(e),
             };
             trials.push(LayoutTrial { layout, outcome: Ok(secs), rel_err: err });
             let within = err.is_none_or(|e| e <= bound);
-            // Only the first candidate is kept outside the bound (if nothing else is within).
-            if !within && i > 0 {
+            // Only the first candidate that built is kept outside the bound (if nothing else
+            // is within).
+            let first_built = trials.iter().filter(|t| t.outcome.is_ok()).count() == 1;
+            if !within && !first_built {
                 continue;
             }
             let better = match &best {
@@ -518,7 +533,9 @@ impl Base {
                 best = Some((within, secs, m, layout));
             }
         }
-        let (_, _, built, layout) = best.ok_or_else(|| Error::InvalidArgument("no CPU form could be built".into()))?;
+        let Some((_, _, built, layout)) = best else {
+            return Err(first_error.unwrap_or_else(|| Error::InvalidArgument("no CPU form could be built".into())));
+        };
         Ok((built, layout, trials))
     }
 
@@ -564,29 +581,42 @@ fn rel_err(got: &Tensor, want: &Tensor) -> Result<f64> {
     })
 }
 
+/// What [`optimize_checked`] and [`onednn_graph_checked`] do where the pass's result fails.
+#[derive(Clone, Copy, PartialEq)]
+enum Fallback {
+    /// Keep the frozen graph as it was before the pass (a copy of its weights is held while
+    /// the pass runs).
+    Keep,
+    /// Return the error (no copy is made).
+    Fail,
+}
+
 /// The frozen graph warmed up under libtorch's oneDNN Graph fuser
 /// ([`ScriptModule::warm_up_onednn_graph`]) on the example input, and whether it fused; where
-/// the fused graph fails the frozen graph as it was is kept.
-fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor) -> Result<Built> {
-    let kept = frozen.deep_clone()?;
+/// the fused graph fails, `fallback` says what happens.
+fn onednn_graph_checked(frozen: ScriptModule, x: &Tensor, fallback: Fallback) -> Result<Built> {
+    let kept = if fallback == Fallback::Keep { Some(frozen.deep_clone()?) } else { None };
     const PASSES: usize = 2;
-    match frozen.warm_up_onednn_graph(x, PASSES) {
-        Ok(fused) => Ok(Built { module: frozen, fused, passes: PASSES }),
-        Err(_) => Ok(Built { module: kept, fused: false, passes: 0 }),
+    match (frozen.warm_up_onednn_graph(x, PASSES), kept) {
+        (Ok(fused), _) => Ok(Built { module: frozen, fused, passes: PASSES }),
+        (Err(_), Some(kept)) => Ok(Built { module: kept, fused: false, passes: 0 }),
+        (Err(e), None) => Err(e),
     }
 }
 
 /// `optimize_for_inference` of `frozen`, checked on the example input `x`: oneDNN lacks some
 /// operations for some shapes (an adaptive average pool whose output size does not divide its
 /// input, as AlexNet's and VGG's below 224 pixels), and libtorch's pass does not check; where
-/// the optimised graph fails, the frozen graph as it is (still folded and inlined) is kept.
-fn optimize_checked(frozen: ScriptModule, x: &Tensor) -> Result<Built> {
+/// the optimised graph fails, the frozen graph as it is (still folded and inlined) is kept
+/// ([`Fallback::Keep`]) or the error returned ([`Fallback::Fail`]).
+fn optimize_checked(frozen: ScriptModule, x: &Tensor, fallback: Fallback) -> Result<Built> {
     // The pass rewrites a frozen module in place: keep a copy to fall back on.
-    let kept = frozen.deep_clone()?;
+    let kept = if fallback == Fallback::Keep { Some(frozen.deep_clone()?) } else { None };
     let optimized = frozen.optimize_for_inference()?;
-    match optimized.forward(&[x]) {
-        Ok(_) => Ok(Built { module: optimized, fused: false, passes: 1 }),
-        Err(_) => Ok(Built { module: kept, fused: false, passes: 0 }),
+    match (optimized.forward(&[x]), kept) {
+        (Ok(_), _) => Ok(Built { module: optimized, fused: false, passes: 1 }),
+        (Err(_), Some(kept)) => Ok(Built { module: kept, fused: false, passes: 0 }),
+        (Err(e), None) => Err(e),
     }
 }
 
