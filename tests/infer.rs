@@ -350,12 +350,25 @@ fn optimized_builds_one_graph_per_shape_and_refuses_fp16_on_cpu() {
         assert!(e <= 1e-4, "{shape:?}: {e:e}");
         assert_eq!(fast.is_built(&shape), built_after, "{shape:?}");
     }
-    // plain_calls(0) builds on the first call; bf16 always does.
-    for opts in [InferenceOptions::default().plain_calls(0), InferenceOptions::default().precision(Precision::Bf16)] {
-        let f = optimize(m.as_dyn_module(), &opts).unwrap();
-        let x = randn([1, 3, 64, 64], Kind::Float);
+    // plain_calls(0) builds on the first call (with Auto's trial), in float32 and bfloat16.
+    let x = randn([1, 3, 64, 64], Kind::Float);
+    let want = tch::no_grad(|| m.try_forward_t(&x, false)).unwrap();
+    for (p, forms) in [(Precision::Fp32, 3), (Precision::Bf16, 2)] {
+        let f = optimize(m.as_dyn_module(), &InferenceOptions::default().plain_calls(0).precision(p)).unwrap();
         let _ = f.forward(&x).unwrap();
-        assert!(f.is_built(&[1, 3, 64, 64]), "{opts:?}");
+        assert_eq!(f.layout_trials(&[1, 3, 64, 64]).map(|t| t.len()), Some(forms), "{p}");
+    }
+    // bfloat16 answers a shape's first call with the channels-last form, built without the
+    // trial, and its second with Auto's choice.
+    let f = optimize(m.as_dyn_module(), &InferenceOptions::default().precision(Precision::Bf16)).unwrap();
+    let shape = [1i64, 3, 64, 64];
+    for (call, trials) in [(0, 0), (1, 2), (2, 2)] {
+        let e = rel_err(&f.forward(&x).unwrap(), &want);
+        assert!(e <= 2e-2, "bf16 call {call}: {e:e}");
+        assert_eq!(f.layout_trials(&shape).unwrap().len(), trials, "bf16 call {call}");
+        if call == 0 {
+            assert_eq!(f.cpu_layout(&shape), Some(CpuLayout::ChannelsLast));
+        }
     }
     // A double input is converted to float32 (the model's type).
     let x = randn([1, 3, 64, 64], Kind::Double);

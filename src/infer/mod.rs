@@ -70,7 +70,9 @@
 //!   for [`CpuLayout::Auto`]: about fifteen in all in float32). In float32, [`Optimized`]
 //!   answers a shape's first call with the plain model and builds on the second
 //!   ([`InferenceOptions::plain_calls`]), so a one-shot job (`tchvision run` on one input) pays
-//!   nothing; bfloat16 and float16 build on the first call.
+//!   nothing; in bfloat16 (CPU, [`CpuLayout::Auto`]) it answers the first call with the
+//!   channels-last form alone, built without the trial, and builds Auto's choice on the second;
+//!   float16 (CUDA) builds on the first call.
 //! * It is eval-only: dropout off, BatchNorm on running statistics, no autograd.
 //! * It is a snapshot: [`Frozen::new`] copies the weights, so loading new weights into the model
 //!   afterwards does not change it (build a new one).
@@ -274,11 +276,13 @@ pub struct InferenceOptions {
     pub cpu_layout: CpuLayout,
     /// How many input shapes [`Optimized`] keeps a frozen graph for (default 4).
     pub max_shapes: usize,
-    /// In float32, how many calls per input shape [`Optimized`] answers with the plain model
-    /// before it builds the frozen graph (default 1): building costs about ten forward passes
-    /// of the plain model (trace, freeze, oneDNN weight layouts), which a one-shot job never
-    /// earns back, and the plain model's float32 output is what the graph approximates. Other
-    /// precisions build on the first call (the plain model computes in float32 only).
+    /// How many calls per input shape [`Optimized`] answers before it builds the frozen graph
+    /// as the options ask (default 1): in float32 with the plain model (building costs about
+    /// fifteen forward passes of it with [`CpuLayout::Auto`]'s trial, which a one-shot job never
+    /// earns back, and the plain model's float32 output is what the graph approximates); in
+    /// bfloat16 on the CPU with [`CpuLayout::Auto`] with its first form (channels-last) built
+    /// without the trial, which the next call replaces by Auto's choice. Otherwise (float16,
+    /// bfloat16 with a named layout or on CUDA) the graph is built on the first call.
     pub plain_calls: usize,
 }
 
@@ -352,6 +356,9 @@ pub struct Frozen {
     cpu_layout: Option<CpuLayout>,
     fused: bool,
     trials: Vec<LayoutTrial>,
+    /// Built by [`Optimized`] for a shape's early calls without [`CpuLayout::Auto`]'s trial;
+    /// the call after [`InferenceOptions::plain_calls`] replaces it.
+    provisional: bool,
 }
 
 /// A CPU form [`Base::build_cpu`] made.
@@ -433,6 +440,7 @@ impl Base {
             cpu_layout,
             fused,
             trials,
+            provisional: false,
         };
         if device.is_cuda() && options.cuda_graph {
             if !cuda_graphs_supported() {
@@ -736,7 +744,7 @@ impl Frozen {
 }
 
 /// The fast form of a model, for any input shape: one [`Frozen`] per shape seen, built on first
-/// use (the first call with a new shape traces and freezes, later calls only run).
+/// use (after [`InferenceOptions::plain_calls`] early calls of the shape; later calls only run).
 pub struct Optimized<'m> {
     model: &'m dyn Module,
     options: InferenceOptions,
@@ -777,11 +785,9 @@ impl<'m> Optimized<'m> {
         let x = Tensor::f_zeros(shape, (Kind::Float, self.device)).ctx("allocating an example input")?;
         {
             let mut cache = self.cache.borrow_mut();
-            if !cache.iter().any(|f| f.input_shape == shape) {
-                if cache.len() >= self.options.max_shapes {
-                    cache.remove(0);
-                }
-                cache.push(Frozen::new(self.model, &x, &self.options)?);
+            if !cache.iter().any(|f| f.input_shape == shape && !f.provisional) {
+                cache.retain(|f| f.input_shape != shape);
+                self.push(&mut cache, Frozen::new(self.model, &x, &self.options)?);
             }
         }
         for _ in 0..2 {
@@ -791,23 +797,34 @@ impl<'m> Optimized<'m> {
     }
 
     /// The model's output for `xs` (float32, on the fast path's device): from the shape's
-    /// frozen graph, built on first use — in float32 after [`InferenceOptions::plain_calls`]
-    /// calls of that shape answered by the plain model.
+    /// frozen graph, built on first use — after [`InferenceOptions::plain_calls`] calls of that
+    /// shape answered by the plain model (float32) or a provisional form (bfloat16, see there).
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let shape = xs.size();
         let mut cache = self.cache.borrow_mut();
         let pos = match cache.iter().position(|f| f.input_shape == shape) {
-            Some(p) => p,
+            Some(p) if !cache[p].provisional || self.count_plain_call(&shape) => p,
+            Some(p) => {
+                // The provisional form has served its calls: Auto's choice replaces it.
+                cache.remove(p);
+                self.push(&mut cache, Frozen::new(self.model, xs, &self.options)?)
+            }
             None => {
-                if self.options.precision == Precision::Fp32 && self.count_plain_call(&shape) {
-                    drop(cache);
-                    return self.plain_forward(xs);
-                }
-                if cache.len() >= self.options.max_shapes {
-                    cache.remove(0);
-                }
-                cache.push(Frozen::new(self.model, xs, &self.options)?);
-                cache.len() - 1
+                let early = self.count_plain_call(&shape);
+                let provisional = (!self.device.is_cuda() && self.options.cpu_layout == CpuLayout::Auto)
+                    .then(|| CpuLayout::candidates(self.options.precision)[0]);
+                let frozen = match (early, self.options.precision, provisional) {
+                    (true, Precision::Fp32, _) => {
+                        drop(cache);
+                        return self.plain_forward(xs);
+                    }
+                    (true, _, Some(layout)) => {
+                        let options = self.options.clone().cpu_layout(layout);
+                        Frozen { provisional: true, ..Frozen::new(self.model, xs, &options)? }
+                    }
+                    _ => Frozen::new(self.model, xs, &self.options)?,
+                };
+                self.push(&mut cache, frozen)
             }
         };
         // Most recently used last.
@@ -817,7 +834,18 @@ impl<'m> Optimized<'m> {
         out
     }
 
-    /// Whether this call of `shape` is still one for the plain model (and counts it).
+    /// Adds a shape's form to the cache (dropping the least recently used one when it is
+    /// full); returns its position.
+    fn push(&self, cache: &mut Vec<Frozen>, frozen: Frozen) -> usize {
+        if cache.len() >= self.options.max_shapes {
+            cache.remove(0);
+        }
+        cache.push(frozen);
+        cache.len() - 1
+    }
+
+    /// Whether this call of `shape` is still one of its first [`InferenceOptions::plain_calls`]
+    /// (and counts it).
     fn count_plain_call(&self, shape: &[i64]) -> bool {
         let mut plain = self.plain.borrow_mut();
         let i = match plain.iter().position(|(s, _)| s == shape) {
@@ -841,6 +869,13 @@ impl<'m> Optimized<'m> {
         let x = if x.kind() == Kind::Float { x } else { x.f_to_kind(Kind::Float).ctx("converting the input")? };
         let y = tch::no_grad(|| self.model.try_forward_t(&x, false))?;
         y.f_to_device(self.device).ctx("moving the output")
+    }
+
+    /// What [`CpuLayout::Auto`] measured building the graph for inputs of `shape`
+    /// ([`Frozen::layout_trials`]; empty for a provisional or named form); `None` before it is
+    /// built.
+    pub fn layout_trials(&self, shape: &[i64]) -> Option<Vec<LayoutTrial>> {
+        self.cache.borrow().iter().find(|f| f.input_shape == shape).map(|f| f.trials.clone())
     }
 
     /// The CPU form of the graph built for inputs of `shape` ([`Frozen::cpu_layout`]).

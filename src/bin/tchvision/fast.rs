@@ -16,8 +16,8 @@ pub struct OptimizeArg {
     /// float32 throughout (no TF32), for the plain model too.
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
-    /// How the CPU graph is compiled: auto (time each form on the first input, keep the
-    /// fastest), onednn (optimize_for_inference), onednn-graph (oneDNN Graph fusion) or
+    /// How the CPU graph is compiled: auto (time each form when a shape's graph is built, keep
+    /// the fastest), onednn (optimize_for_inference), onednn-graph (oneDNN Graph fusion) or
     /// channels-last.
     #[arg(long, default_value = "auto")]
     pub cpu_layout: CpuLayout,
