@@ -493,7 +493,7 @@ impl Base {
     /// [`CpuLayout::Auto`]: builds each candidate form from `frozen`, checks its output on the
     /// example input against the plain model's and times it; keeps the fastest of those within
     /// the precision's bound (float32 1e-4, bfloat16 2e-2), or, when none is, the first
-    /// candidate. A candidate whose pass fails on the example input is a failed trial (no copy
+    /// candidate that built. A candidate whose pass fails on the example input is a failed trial (no copy
     /// of the weights is kept to fall back on: the other candidates are the fallback); only
     /// when every candidate fails is it an error, the first candidate's. Returns the form kept,
     /// its layout and what each candidate measured.
