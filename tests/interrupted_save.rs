@@ -208,9 +208,8 @@ fn sigint_and_sigterm_remove_the_temporary_file() {
             let out = child.wait_with_output().unwrap();
             assert!(temps(&s.work).is_empty(), "signal {sig}: temporary file left: {:?}", temps(&s.work));
             let now = std::fs::read(&s.out).unwrap();
-            if out.status.success() || now == new {
+            if now == new {
                 // The save got past its rename before the signal: OUT is the new file, complete.
-                assert!(now == new, "signal {sig}, attempt {attempt}: OUT is neither the old nor the new file");
                 println!("signal {sig}, attempt {attempt}: the save finished first ({})", out.status);
                 convert_ok(&s.small, &s.out);
                 continue;

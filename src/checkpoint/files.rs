@@ -260,7 +260,8 @@ where
         let tmp = dir.join(format!("{}{}-{nanos:x}-{n}", temp_prefix(&name), std::process::id()));
         // Registered before it is created: a signal in the instant after the file appears must
         // remove it too (unlinking a name not yet created does nothing). The name holds our pid,
-        // the time and a counter, so no other writer's file has it.
+        // the time and a counter: a file already there under it (AlreadyExists, unregistered
+        // below) can only be a dead writer's leftover of the same pid.
         let registered = Registered::new(&tmp);
         match OpenOptions::new().write(true).create_new(true).mode(0o666).custom_flags(libc::O_CLOEXEC).open(&tmp) {
             Ok(f) => {

@@ -493,10 +493,10 @@ impl Base {
     /// [`CpuLayout::Auto`]: builds each candidate form from `frozen`, checks its output on the
     /// example input against the plain model's and times it; keeps the fastest of those within
     /// the precision's bound (float32 1e-4, bfloat16 2e-2), or, when none is, the first
-    /// candidate that built. A candidate whose pass fails on the example input is a failed trial (no copy
-    /// of the weights is kept to fall back on: the other candidates are the fallback); only
-    /// when every candidate fails is it an error, the first candidate's. Returns the form kept,
-    /// its layout and what each candidate measured.
+    /// candidate that built. A candidate whose pass fails on the example input is a failed
+    /// trial (no copy of the weights is kept to fall back on: the other candidates are the
+    /// fallback); only when every candidate fails is it an error, the first candidate's.
+    /// Returns the form kept, its layout and what each candidate measured.
     fn choose_cpu(&self, frozen: ScriptModule, precision: Precision) -> Result<(Built, CpuLayout, Vec<LayoutTrial>)> {
         let candidates = CpuLayout::candidates(precision);
         let bound = if precision == Precision::Fp32 { 1e-4 } else { 2e-2 };
@@ -805,15 +805,17 @@ impl<'m> Optimized<'m> {
         let pos = match cache.iter().position(|f| f.input_shape == shape) {
             Some(p) if !cache[p].provisional || self.count_plain_call(&shape) => p,
             Some(p) => {
-                // The provisional form has served its calls: Auto's choice replaces it.
-                cache.remove(p);
-                self.push(&mut cache, Frozen::new(self.model, xs, &self.options)?)
+                // The provisional form has served its calls: Auto's choice replaces it (built
+                // first, so that a failed build leaves it in place).
+                cache[p] = Frozen::new(self.model, xs, &self.options)?;
+                p
             }
             None => {
                 let early = self.count_plain_call(&shape);
-                let provisional = (!self.device.is_cuda() && self.options.cpu_layout == CpuLayout::Auto)
+                // The form built without Auto's trial for early calls (CPU, bfloat16).
+                let untried = (!self.device.is_cuda() && self.options.cpu_layout == CpuLayout::Auto)
                     .then(|| CpuLayout::candidates(self.options.precision)[0]);
-                let frozen = match (early, self.options.precision, provisional) {
+                let frozen = match (early, self.options.precision, untried) {
                     (true, Precision::Fp32, _) => {
                         drop(cache);
                         return self.plain_forward(xs);
